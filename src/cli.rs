@@ -1,0 +1,111 @@
+//! Command-line interface (clap derive). Each command loads settings, starts telemetry and
+//! calls one library function.
+
+use std::{io::Read, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::{settings::Settings, startup::Application, telemetry};
+
+/// longmarch: step-to-mileage campaigns along the Long March.
+///
+/// Settings come from config/default.toml ← config/{LONGMARCH_ENV}.toml (default
+/// `development`) ← LONGMARCH__SECTION__KEY environment variables.
+#[derive(Debug, Parser)]
+#[command(name = "longmarch", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default): migrates the database, seeds an empty one, serves.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI specification (JSON) to standard output.
+    Openapi,
+    /// Manage organiser accounts.
+    Organiser {
+        #[command(subcommand)]
+        command: OrganiserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrganiserCommand {
+    /// Create an organiser; the password (10+ characters) is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Make this organiser an admin (every campaign, grants).
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !matches!(cli.command, Some(Command::Openapi)) {
+        telemetry::init(&settings.log);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command.unwrap_or(Command::Serve), settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "command failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "listening");
+            app.run_until_stopped().await?;
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = crate::db::connect(&settings.database).await?;
+            crate::db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", crate::openapi::spec_json()?);
+            Ok(())
+        }
+        Command::Organiser {
+            command: OrganiserCommand::Create { username, admin },
+        } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let db = crate::db::connect(&settings.database).await?;
+            crate::db::migrate(&db).await?;
+            let role = if admin { "admin" } else { "organiser" };
+            let created = crate::services::organisers::create(&db, &username, &password, role).await?;
+            println!("created {} `{}` (id {})", created.role, created.username, created.id);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Opening the database: SQLite (embedded default) or PostgreSQL, chosen by URL.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+use secrecy::ExposeSecret;
+
+use crate::settings::DatabaseSettings;
+
+/// Connects a bounded pool with short timeouts. A SQLite file (and its directory) is created
+/// when missing and opened with WAL, `synchronous=NORMAL` and foreign keys on.
+///
+/// # Errors
+/// When the URL is invalid or the database can't be reached within the connect timeout.
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.url.expose_secret().to_owned();
+    if settings.is_sqlite() {
+        ensure_sqlite_dir(&url)?;
+    }
+    let mut opts = ConnectOptions::new(url.clone());
+    opts.max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(settings.log_statements)
+        .sqlx_logging_level(tracing::log::LevelFilter::Debug);
+    if settings.is_sqlite() {
+        let busy = Duration::from_millis(settings.sqlite_busy_timeout_ms);
+        // sqlx installs the busy handler when it opens the connection, before it runs the
+        // pragmas below, so the switch to WAL itself already waits instead of failing.
+        opts.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
+            o.create_if_missing(true)
+                .busy_timeout(busy)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+        });
+    }
+    let db = sea_orm::Database::connect(opts)
+        .await
+        .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
+    Ok(db)
+}
+
+/// Runs every pending migration.
+///
+/// # Errors
+/// When a migration fails.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("migration failed")
+}
+
+/// Begins a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
+/// so a read-then-write transaction waits for the lock instead of failing with "database is
+/// locked" when another writer commits in between.
+///
+/// # Errors
+/// When no connection is available or the lock isn't granted within the busy timeout.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
+    let opts = SqliteConnectOptions::from_str(url).with_context(|| format!("invalid SQLite URL {url}"))?;
+    let file = opts.get_filename();
+    if file != Path::new(":memory:")
+        && let Some(dir) = file.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The URL without its password, for log lines and error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}://{}:***{}", &url[..scheme], &creds[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

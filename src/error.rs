@@ -1,0 +1,262 @@
+//! `ApiError`: the one error type every handler returns, written as RFC 9457
+//! `application/problem+json` with a stable snake_case `code`.
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{StatusCode, header},
+};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use serde::Serialize;
+use serde_json::Value;
+
+/// An error answered to an HTTP client. 4xx variants carry a human sentence meant for the
+/// caller; 5xx variants log their cause and answer a generic sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    #[error("{detail}")]
+    NotFound { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("{detail}")]
+    PayloadTooLarge { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Timeout { code: &'static str, detail: String },
+    /// Well-formed input that breaks a rule; `errors` may list the fields at fault.
+    #[error("{detail}")]
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+        errors: Option<Value>,
+    },
+    #[error("{detail}")]
+    TooManyRequests {
+        code: &'static str,
+        detail: String,
+        retry_after_secs: u64,
+    },
+    #[error("{detail}")]
+    Unavailable {
+        code: &'static str,
+        detail: String,
+        retry_after_secs: u64,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Shorthand for handler and service results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code,
+            detail: detail.into(),
+        }
+    }
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            detail: detail.into(),
+        }
+    }
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::NotFound {
+            code,
+            detail: detail.into(),
+        }
+    }
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            detail: detail.into(),
+            errors: None,
+        }
+    }
+    /// A validation failure naming the field at fault.
+    pub fn invalid_field(field: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        Self::Unprocessable {
+            code: "validation_failed",
+            errors: Some(serde_json::json!([{ "field": field, "message": detail }])),
+            detail: format!("{field}: {detail}"),
+        }
+    }
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Unavailable {
+            code,
+            detail: detail.into(),
+            retry_after_secs: 1,
+        }
+    }
+
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::PayloadTooLarge { code, .. }
+            | Self::Timeout { code, .. }
+            | Self::Unprocessable { code, .. }
+            | Self::TooManyRequests { code, .. }
+            | Self::Unavailable { code, .. } => code,
+            Self::Db(err) => match classify_db(err) {
+                DbClass::Busy => "busy",
+                DbClass::Unavailable => "database_unavailable",
+                DbClass::Unique => "conflict",
+                DbClass::Other => "internal_error",
+            },
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+enum DbClass {
+    Busy,
+    Unavailable,
+    Unique,
+    Other,
+}
+
+fn classify_db(err: &DbErr) -> DbClass {
+    if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return DbClass::Unique;
+    }
+    match err {
+        DbErr::ConnectionAcquire(_) => DbClass::Busy,
+        DbErr::Conn(_) => DbClass::Unavailable,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::PoolTimedOut => DbClass::Busy,
+            sea_orm::sqlx::Error::Io(_)
+            | sea_orm::sqlx::Error::PoolClosed
+            | sea_orm::sqlx::Error::WorkerCrashed
+            | sea_orm::sqlx::Error::Tls(_) => DbClass::Unavailable,
+            sea_orm::sqlx::Error::Database(db) => {
+                // SQLite "database is locked" after busy_timeout, PostgreSQL admin shutdown
+                // (57P01) and "cannot connect now" (57P03): transient, worth a retry.
+                let code = db.code().unwrap_or_default();
+                if code == "5" || code == "517" || code == "57P01" || code == "57P03" {
+                    DbClass::Busy
+                } else {
+                    DbClass::Other
+                }
+            }
+            _ => DbClass::Other,
+        },
+        _ => DbClass::Other,
+    }
+}
+
+/// True when a database error is a unique-constraint violation (a concurrent insert won).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(classify_db(err), DbClass::Unique)
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a Value>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Db(err) => match classify_db(err) {
+                DbClass::Busy | DbClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                DbClass::Unique => StatusCode::CONFLICT,
+                DbClass::Other => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            Self::Db(err) => {
+                let generic = match classify_db(err) {
+                    DbClass::Busy => "The service is busy; please retry shortly.",
+                    DbClass::Unavailable => "The database is unavailable; please retry shortly.",
+                    DbClass::Unique => "This conflicts with an existing record.",
+                    DbClass::Other => "An internal error occurred.",
+                };
+                if status.is_server_error() {
+                    tracing::error!(error = %err, code = self.code(), "database error");
+                }
+                generic.to_owned()
+            }
+            Self::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "internal error");
+                "An internal error occurred.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            Self::Unprocessable { errors, .. } => errors.as_ref(),
+            _ => None,
+        };
+        let code = self.code();
+        let body = Problem {
+            kind: format!("urn:longmarch:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: &detail,
+            code,
+            errors,
+        };
+        let mut resp = HttpResponse::build(status);
+        resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        match self {
+            Self::Unauthorized { .. } => {
+                resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::TooManyRequests { retry_after_secs, .. } | Self::Unavailable { retry_after_secs, .. } => {
+                resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Self::Db(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                resp.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        resp.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}

@@ -1,0 +1,8 @@
+//! The `longmarch` command: parse, load settings, start telemetry, call into the library.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = longmarch::cli::Cli::parse();
+    longmarch::cli::run(cli)
+}

@@ -1,0 +1,14 @@
+pub use super::audit_log::Entity as AuditLog;
+pub use super::campaign_days::Entity as CampaignDays;
+pub use super::campaign_grants::Entity as CampaignGrants;
+pub use super::campaigns::Entity as Campaigns;
+pub use super::cohort_days::Entity as CohortDays;
+pub use super::cohorts::Entity as Cohorts;
+pub use super::enrollments::Entity as Enrollments;
+pub use super::organisers::Entity as Organisers;
+pub use super::participants::Entity as Participants;
+pub use super::roster_entries::Entity as RosterEntries;
+pub use super::routes::Entity as Routes;
+pub use super::stations::Entity as Stations;
+pub use super::step_days::Entity as StepDays;
+pub use super::unlocks::Entity as Unlocks;

@@ -1,0 +1,63 @@
+//! The OpenAPI specification, assembled from the handlers' `#[utoipa::path]` annotations.
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::{routes, services};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "longmarch",
+        description = "Step-to-mileage campaigns along the Long March: participants upload daily step counts, \
+                       steps become distance along a route of stations, stations unlock as they progress.",
+    ),
+    paths(
+        routes::health::healthz,
+        routes::health::readyz,
+        routes::health::metrics,
+        routes::campaigns::list_campaigns,
+        routes::campaigns::get_campaign,
+    ),
+    components(schemas(
+        services::campaigns::CampaignList,
+        services::campaigns::CampaignSummary,
+        services::campaigns::CampaignDetail,
+        services::campaigns::RouteSummary,
+        services::campaigns::StationOutline,
+        services::campaigns::CohortOutline,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "ops", description = "Liveness, readiness, metrics"),
+        (name = "campaigns", description = "Public campaign information"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The specification as pretty JSON.
+///
+/// # Errors
+/// Never in practice; serialisation of the generated document can't fail.
+pub fn spec_json() -> anyhow::Result<String> {
+    Ok(ApiDoc::openapi().to_pretty_json()?)
+}

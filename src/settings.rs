@@ -1,0 +1,220 @@
+//! Typed, layered settings: `config/default.toml` (compiled in, so the binary runs anywhere)
+//! ← `config/{LONGMARCH_ENV}.toml` ← `LONGMARCH__SECTION__KEY` environment variables.
+//! Validated once at start-up; every error names the offending key.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The JWT secret shipped in `config/default.toml`: fine on a laptop, refused in production.
+pub const DEV_JWT_SECRET: &str = "dev-only-secret-change-me-dev-only-secret";
+
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// All settings of one process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// The environment name the settings were loaded for (`development`, `test`, `production`, …).
+    #[serde(default)]
+    pub env: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub wechat: WechatSettings,
+    pub limits: LimitSettings,
+    pub seed: SeedSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Kept secret: it may hold a password.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+    pub log_statements: bool,
+}
+
+impl DatabaseSettings {
+    /// True when the URL points at a SQLite file.
+    pub fn is_sqlite(&self) -> bool {
+        self.url.expose_secret().starts_with("sqlite:")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    /// A previous secret, accepted for verification only while tokens signed with it expire.
+    #[serde(default)]
+    pub previous_jwt_secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    pub token_ttl_secs: i64,
+    pub dev_login: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WechatSettings {
+    pub appid: String,
+    pub secret: SecretString,
+    /// Base URL of WeChat's server API; tests point it at a local mock.
+    pub api_base: String,
+    pub timeout_ms: u64,
+    /// How old a WeRun watermark may be before the payload is refused as stale.
+    pub werun_max_age_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub json_body_bytes: usize,
+    pub csv_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub max_page_size: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeedSettings {
+    pub route: bool,
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: String,
+    pub level: String,
+}
+
+/// A settings file that cannot be read, or a value that fails validation.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl Settings {
+    /// Loads the settings for `LONGMARCH_ENV` (default `development`) from `./config`.
+    ///
+    /// # Errors
+    /// When a file is malformed, a value has the wrong type, or validation fails.
+    pub fn load() -> Result<Self, SettingsError> {
+        let env = std::env::var("LONGMARCH_ENV").unwrap_or_else(|_| "development".to_owned());
+        let dir = std::env::var("LONGMARCH_CONFIG_DIR").map_or_else(|_| PathBuf::from("config"), PathBuf::from);
+        Self::load_from(&dir, &env, true)
+    }
+
+    /// Loads the settings for `env` from `dir`, optionally reading `LONGMARCH__…` variables.
+    ///
+    /// # Errors
+    /// When a file is malformed, a value has the wrong type, or validation fails.
+    pub fn load_from(dir: &Path, env: &str, with_env_vars: bool) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from(dir.join("default.toml")).required(false))
+            .add_source(File::from(dir.join(format!("{env}.toml"))).required(false))
+            .set_override("env", env)?;
+        if with_env_vars {
+            builder = builder.add_source(
+                Environment::with_prefix("LONGMARCH")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that types alone can't, with production's stricter rules.
+    ///
+    /// # Errors
+    /// The first invalid key, with the reason.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.database.min_connections > self.database.max_connections {
+            return Err(invalid(
+                "database.min_connections",
+                "must not exceed database.max_connections",
+            ));
+        }
+        if self.database.acquire_timeout_ms == 0 {
+            return Err(invalid("database.acquire_timeout_ms", "must be positive"));
+        }
+        if self.auth.token_ttl_secs <= 0 {
+            return Err(invalid("auth.token_ttl_secs", "must be positive"));
+        }
+        if self.auth.issuer.trim().is_empty() {
+            return Err(invalid("auth.issuer", "must not be empty"));
+        }
+        if self.auth.audience.trim().is_empty() {
+            return Err(invalid("auth.audience", "must not be empty"));
+        }
+        let secret = self.auth.jwt_secret.expose_secret();
+        if secret.is_empty() {
+            return Err(invalid("auth.jwt_secret", "must not be empty"));
+        }
+        if !self.wechat.api_base.starts_with("http://") && !self.wechat.api_base.starts_with("https://") {
+            return Err(invalid("wechat.api_base", "must be an http(s) URL"));
+        }
+        if self.wechat.werun_max_age_secs <= 0 {
+            return Err(invalid("wechat.werun_max_age_secs", "must be positive"));
+        }
+        if self.limits.json_body_bytes < 1024 {
+            return Err(invalid("limits.json_body_bytes", "must be at least 1024"));
+        }
+        if self.limits.max_page_size == 0 {
+            return Err(invalid("limits.max_page_size", "must be at least 1"));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(invalid("log.format", "must be `pretty` or `json`"));
+        }
+        if self.env == "production" {
+            if secret == DEV_JWT_SECRET {
+                return Err(invalid(
+                    "auth.jwt_secret",
+                    "the development secret is refused in production",
+                ));
+            }
+            if secret.len() < 32 {
+                return Err(invalid("auth.jwt_secret", "must be at least 32 bytes in production"));
+            }
+            if self.auth.dev_login {
+                return Err(invalid("auth.dev_login", "must be false in production"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! Building the application: database, migrations, seed data, the actix `App` and its server.
+//! `Application::build` binds its own listener (port 0 in tests) and exposes `port()`.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, middleware, web};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use tracing_actix_web::TracingLogger;
+
+use crate::{metrics::Metrics, routes, settings::Settings, state::AppState};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the database, seeds an empty one, binds the listener.
+    ///
+    /// # Errors
+    /// When the database can't be reached or migrated, or the address can't be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&settings.database).await?;
+        crate::db::migrate(&db).await?;
+        crate::services::seed::run(&db, &settings.seed).await?;
+        Self::build_with_db(settings, db).await
+    }
+
+    /// Builds the server on an already connected and migrated database.
+    ///
+    /// # Errors
+    /// When the address can't be bound.
+    pub async fn build_with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("cannot bind {address}"))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            metrics: Metrics::new(),
+        };
+        let server = run(listener, state.clone())?;
+        Ok(Self { port, server, state })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The state shared with handlers (for tests and benchmarks).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish within
+    /// `server.shutdown_timeout_secs`.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let settings = state.settings.clone();
+    let workers = match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        n => n,
+    };
+    let data = web::Data::new(state.clone());
+    let metrics = web::Data::new(state.metrics.clone());
+    let shutdown_secs = settings.server.shutdown_timeout_secs;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(crate::metrics::track))
+            .wrap(middleware::from_fn(routes::add_request_id))
+            .wrap(TracingLogger::default())
+            .app_data(data.clone())
+            .app_data(metrics.clone())
+            .configure(|cfg| routes::config(cfg, &settings))
+    })
+    .workers(workers)
+    .shutdown_timeout(shutdown_secs)
+    .client_request_timeout(Duration::from_secs(10))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,15 @@
+//! Shared application state, built once at start-up and handed to handlers as `web::Data`.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{metrics::Metrics, settings::Settings};
+
+/// Everything a handler may need besides its request.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub metrics: Metrics,
+}
