@@ -8,7 +8,13 @@ use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
-use crate::{metrics::Metrics, routes, settings::Settings, state::AppState};
+use crate::{
+    auth::{jwt::JwtKeys, wechat::WechatClient},
+    metrics::Metrics,
+    routes,
+    settings::Settings,
+    state::AppState,
+};
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -39,6 +45,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = AppState {
             db,
+            jwt: Arc::new(JwtKeys::new(&settings.auth)),
+            wechat: WechatClient::new(&settings.wechat)?,
             settings: Arc::new(settings),
             metrics: Metrics::new(),
         };

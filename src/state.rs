@@ -4,7 +4,11 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{metrics::Metrics, settings::Settings};
+use crate::{
+    auth::{jwt::JwtKeys, wechat::WechatClient},
+    metrics::Metrics,
+    settings::Settings,
+};
 
 /// Everything a handler may need besides its request.
 #[derive(Clone)]
@@ -12,4 +16,6 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
+    pub jwt: Arc<JwtKeys>,
+    pub wechat: WechatClient,
 }

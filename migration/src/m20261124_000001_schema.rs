@@ -96,6 +96,8 @@ enum Cohorts {
     TotalCounted,
     Metres,
     StationsReached,
+    LastReachedOn,
+    FinishedOn,
     CreatedAt,
 }
 
@@ -370,6 +372,8 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Cohorts::TotalCounted).default(0))
                     .col(big_integer(Cohorts::Metres).default(0))
                     .col(integer(Cohorts::StationsReached).default(0))
+                    .col(date_null(Cohorts::LastReachedOn))
+                    .col(date_null(Cohorts::FinishedOn))
                     .col(timestamp_with_time_zone(Cohorts::CreatedAt))
                     .foreign_key(&mut fk(
                         "fk_cohorts_campaign",

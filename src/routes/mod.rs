@@ -1,9 +1,12 @@
 //! HTTP handlers, one module per resource. Each exposes `config` that mounts its own scope;
 //! handlers parse input, call one service function and map the result to a response DTO.
 
+pub mod auth;
 pub mod campaigns;
 pub mod docs;
 pub mod health;
+pub mod me;
+pub mod participation;
 
 use actix_web::{
     Error, HttpMessage, HttpRequest, HttpResponse,
@@ -30,7 +33,13 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .app_data(web::QueryConfig::default().error_handler(query_error))
     .configure(health::config)
     .configure(docs::config)
-    .service(web::scope("/api/v1").configure(campaigns::config))
+    .service(
+        web::scope("/api/v1")
+            .configure(|c| auth::config(c, settings.auth.dev_login))
+            .configure(me::config)
+            .configure(campaigns::config)
+            .configure(participation::config),
+    )
     .default_service(web::to(not_found));
 }
 

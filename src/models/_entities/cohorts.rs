@@ -19,6 +19,8 @@ pub struct Model {
     pub total_counted: i64,
     pub metres: i64,
     pub stations_reached: i32,
+    pub last_reached_on: Option<Date>,
+    pub finished_on: Option<Date>,
     pub created_at: DateTimeUtc,
 }
 

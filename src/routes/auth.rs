@@ -1,0 +1,82 @@
+//! Logins: WeChat mini-program, development, organiser.
+
+use actix_web::{HttpResponse, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::{
+    error::ApiResult,
+    routes::ok,
+    services::identity::{self, LoginAnswer, OrganiserLoginAnswer},
+    state::AppState,
+};
+
+pub fn config(cfg: &mut web::ServiceConfig, dev_login: bool) {
+    cfg.service(login_wechat).service(login_organiser);
+    if dev_login {
+        cfg.service(login_dev);
+    }
+}
+
+/// `POST /auth/wechat` body: the code from `wx.login`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WechatLogin {
+    pub code: String,
+}
+
+/// `POST /auth/dev` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevLogin {
+    pub openid: String,
+}
+
+/// `POST /auth/organiser` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganiserLogin {
+    pub username: String,
+    pub password: String,
+}
+
+/// Exchanges a `wx.login` code for a participant token (creating the participant on first login).
+#[utoipa::path(
+    tag = "auth",
+    request_body = WechatLogin,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 401, description = "wechat_code_invalid", content_type = "application/problem+json"),
+        (status = 403, description = "wechat_user_blocked", content_type = "application/problem+json"),
+        (status = 429, description = "wechat_rate_limited", content_type = "application/problem+json"),
+        (status = 503, description = "wechat_unavailable", content_type = "application/problem+json")
+    )
+)]
+#[post("/auth/wechat")]
+pub async fn login_wechat(state: web::Data<AppState>, body: web::Json<WechatLogin>) -> ApiResult<HttpResponse> {
+    Ok(ok(&identity::login_wechat(&state, &body.code).await?))
+}
+
+/// Development login by openid; only mounted when `auth.dev_login` is on (404 otherwise).
+#[utoipa::path(tag = "auth", request_body = DevLogin, responses((status = 200, body = LoginAnswer)))]
+#[post("/auth/dev")]
+pub async fn login_dev(state: web::Data<AppState>, body: web::Json<DevLogin>) -> ApiResult<HttpResponse> {
+    Ok(ok(&identity::login_dev(&state, &body.openid).await?))
+}
+
+/// Organiser login with username and password.
+#[utoipa::path(
+    tag = "auth",
+    request_body = OrganiserLogin,
+    responses(
+        (status = 200, body = OrganiserLoginAnswer),
+        (status = 401, description = "invalid_credentials", content_type = "application/problem+json")
+    )
+)]
+#[post("/auth/organiser")]
+pub async fn login_organiser(state: web::Data<AppState>, body: web::Json<OrganiserLogin>) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    Ok(ok(
+        &identity::login_organiser(&state, &body.username, &body.password).await?
+    ))
+}

@@ -1,0 +1,38 @@
+//! The participant's profile.
+
+use actix_web::{HttpResponse, get, patch, web};
+
+use crate::{
+    auth::Participant,
+    error::ApiResult,
+    routes::ok,
+    services::identity::{self, MeView, ProfilePatch},
+    state::AppState,
+};
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_me).service(patch_me);
+}
+
+/// The caller's profile and enrollments.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, body = MeView)))]
+#[get("/me")]
+pub async fn get_me(state: web::Data<AppState>, who: Participant) -> ApiResult<HttpResponse> {
+    Ok(ok(&identity::me(&state.db, who.id).await?))
+}
+
+/// Changes display name (1–32 characters) and/or student number.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = ProfilePatch,
+    responses((status = 200, body = MeView), (status = 422, description = "validation_failed", content_type = "application/problem+json"))
+)]
+#[patch("/me")]
+pub async fn patch_me(
+    state: web::Data<AppState>,
+    who: Participant,
+    body: web::Json<ProfilePatch>,
+) -> ApiResult<HttpResponse> {
+    Ok(ok(&identity::update_me(&state.db, who.id, body.into_inner()).await?))
+}

@@ -1,0 +1,757 @@
+//! The progress engine: running totals per participant, per cohort (each level of the tree)
+//! and per day, and the unlocks derived from them.
+//!
+//! Every unlock is the pure function `domain::progress::reached_on` of a subject's day
+//! series; ingestion keeps the stored state equal to that function incrementally, and
+//! `recompute_campaign` rebuilds it from the step days alone. The two must agree exactly.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{
+    domain::{
+        conversion::{self, ProgressMode},
+        days::DayWindow,
+        progress::{StationMark, diff_unlocks, position, reached_on},
+    },
+    error::{ApiError, ApiResult},
+    models::{campaign_days, campaigns, cohort_days, cohorts, enrollments, routes, stations, step_days, unlocks},
+};
+
+/// Unlock subjects.
+pub const SUBJECT_PARTICIPANT: &str = "participant";
+pub const SUBJECT_COHORT: &str = "cohort";
+
+/// A campaign with what every progress computation needs: zone, window, mode, stations.
+#[derive(Debug, Clone)]
+pub struct CampaignCtx {
+    pub campaign: campaigns::Model,
+    pub tz: Tz,
+    pub mode: ProgressMode,
+    pub window: DayWindow,
+    pub stations: Vec<stations::Model>,
+    pub marks: Vec<StationMark>,
+}
+
+impl CampaignCtx {
+    /// Loads a campaign by slug with its route's stations.
+    ///
+    /// # Errors
+    /// 404 `campaign_not_found` for unknown slugs and drafts.
+    pub async fn load(db: &impl ConnectionTrait, slug: &str) -> ApiResult<Self> {
+        let campaign = campaigns::Model::find_by_slug(db, slug)
+            .await?
+            .filter(campaigns::Model::is_public)
+            .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
+        Self::from_model(db, campaign).await
+    }
+
+    /// Builds the context of a loaded campaign (drafts included).
+    ///
+    /// # Errors
+    /// On database failure or a corrupt campaign row.
+    pub async fn from_model(db: &impl ConnectionTrait, campaign: campaigns::Model) -> ApiResult<Self> {
+        let route = routes::Entity::find_by_id(campaign.route_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("campaign {} has no route", campaign.slug))?;
+        let stations = route.stations(db).await?;
+        let marks = stations
+            .iter()
+            .map(|s| StationMark {
+                seq: s.seq,
+                metres: s.metres,
+            })
+            .collect();
+        let tz: Tz = campaign
+            .timezone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("campaign {} has an invalid time zone", campaign.slug))?;
+        let mode: ProgressMode = campaign
+            .progress_mode
+            .parse()
+            .map_err(|_| anyhow::anyhow!("campaign {} has an invalid progress mode", campaign.slug))?;
+        let window = DayWindow {
+            starts_on: campaign.starts_on,
+            ends_on: campaign.ends_on,
+            sync_grace_days: u32::try_from(campaign.sync_grace_days).unwrap_or(0),
+        };
+        Ok(Self {
+            campaign,
+            tz,
+            mode,
+            window,
+            stations,
+            marks,
+        })
+    }
+
+    /// Today in the campaign's zone.
+    pub fn today(&self) -> NaiveDate {
+        crate::domain::days::today_in(self.tz, Utc::now())
+    }
+
+    fn spk(&self) -> i64 {
+        i64::from(self.campaign.steps_per_km)
+    }
+
+    /// A participant's own metres.
+    pub fn participant_metres(&self, counted: i64) -> i64 {
+        conversion::metres(counted, self.spk())
+    }
+
+    /// A cohort's metres in the campaign's mode (mean per member outside `cohort_total`).
+    pub fn cohort_metres(&self, counted: i64, members: i64) -> i64 {
+        match self.mode {
+            ProgressMode::CohortTotal => conversion::metres(counted, self.spk()),
+            ProgressMode::CohortMean | ProgressMode::Individual => {
+                conversion::mean_metres(counted, members, self.spk())
+            }
+        }
+    }
+
+    /// True when cohorts (not participants) are the campaign's unlock subjects.
+    pub fn cohort_mode(&self) -> bool {
+        self.mode != ProgressMode::Individual
+    }
+
+    /// The station with this seq.
+    pub fn station(&self, seq: i32) -> Option<&stations::Model> {
+        self.stations.iter().find(|s| s.seq == seq)
+    }
+}
+
+/// A station just unlocked by an upload.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnlockedStation {
+    pub seq: i32,
+    pub name: String,
+    pub title: String,
+    pub reached_on: NaiveDate,
+}
+
+/// Stored unlocks brought in line with `computed`; returns the newly inserted ones.
+///
+/// # Errors
+/// On database failure.
+pub async fn sync_unlocks(
+    db: &impl ConnectionTrait,
+    campaign_id: i32,
+    kind: &str,
+    subject_id: i32,
+    computed: &[(i32, NaiveDate)],
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<(i32, NaiveDate)>> {
+    let stored_rows = unlocks::Entity::find()
+        .filter(unlocks::Column::CampaignId.eq(campaign_id))
+        .filter(unlocks::Column::SubjectKind.eq(kind))
+        .filter(unlocks::Column::SubjectId.eq(subject_id))
+        .all(db)
+        .await?;
+    let stored: Vec<(i32, NaiveDate)> = stored_rows.iter().map(|u| (u.station_seq, u.reached_on)).collect();
+    let diff = diff_unlocks(&stored, computed);
+    if diff.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !diff.insert.is_empty() {
+        let rows = diff.insert.iter().map(|(seq, day)| unlocks::ActiveModel {
+            campaign_id: Set(campaign_id),
+            subject_kind: Set(kind.to_owned()),
+            subject_id: Set(subject_id),
+            station_seq: Set(*seq),
+            unlocked_at: Set(now),
+            reached_on: Set(*day),
+            ..Default::default()
+        });
+        unlocks::Entity::insert_many(rows).exec(db).await?;
+    }
+    for (seq, day) in &diff.update {
+        unlocks::Entity::update_many()
+            .col_expr(unlocks::Column::ReachedOn, Expr::value(*day))
+            .filter(unlocks::Column::CampaignId.eq(campaign_id))
+            .filter(unlocks::Column::SubjectKind.eq(kind))
+            .filter(unlocks::Column::SubjectId.eq(subject_id))
+            .filter(unlocks::Column::StationSeq.eq(*seq))
+            .exec(db)
+            .await?;
+    }
+    if !diff.delete.is_empty() {
+        unlocks::Entity::delete_many()
+            .filter(unlocks::Column::CampaignId.eq(campaign_id))
+            .filter(unlocks::Column::SubjectKind.eq(kind))
+            .filter(unlocks::Column::SubjectId.eq(subject_id))
+            .filter(unlocks::Column::StationSeq.is_in(diff.delete.clone()))
+            .exec(db)
+            .await?;
+    }
+    Ok(diff.insert)
+}
+
+/// Summary of a reached list: (stations reached, reached_on of the furthest, finished_on).
+fn reached_summary(ctx: &CampaignCtx, reached: &[(i32, NaiveDate)]) -> (i32, Option<NaiveDate>, Option<NaiveDate>) {
+    let count = i32::try_from(reached.len()).unwrap_or(i32::MAX);
+    let last = reached.last().map(|(_, d)| *d);
+    let finished = match (ctx.marks.last(), reached.last()) {
+        (Some(end), Some((seq, day))) if *seq == end.seq => Some(*day),
+        _ => None,
+    };
+    (count, last, finished)
+}
+
+/// The cohort and its ancestors, nearest first.
+///
+/// # Errors
+/// On database failure.
+pub async fn chain_of(db: &impl ConnectionTrait, cohort_id: Option<i32>) -> ApiResult<Vec<cohorts::Model>> {
+    match cohort_id {
+        Some(id) => match cohorts::Entity::find_by_id(id).one(db).await? {
+            Some(c) => Ok(c.chain(db).await?),
+            None => Ok(Vec::new()),
+        },
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Re-derives a cohort's metres and (in cohort modes) unlocks from its stored totals and
+/// per-day series. `force` skips the shortcut that avoids reading the series when nothing
+/// can have changed. Returns newly inserted unlocks.
+///
+/// # Errors
+/// On database failure.
+pub async fn refresh_cohort(
+    db: &impl ConnectionTrait,
+    ctx: &CampaignCtx,
+    cohort: &cohorts::Model,
+    earliest_changed: Option<NaiveDate>,
+    force: bool,
+    now: DateTime<Utc>,
+) -> ApiResult<(cohorts::Model, Vec<(i32, NaiveDate)>)> {
+    let metres = ctx.cohort_metres(cohort.total_counted, i64::from(cohort.member_count));
+    let mut active = cohort.clone().into_active_model();
+    active.metres = Set(metres);
+    let mut inserted = Vec::new();
+    if ctx.cohort_mode() {
+        let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
+        let stored = usize::try_from(cohort.stations_reached).unwrap_or(0);
+        let shifted = matches!((earliest_changed, cohort.last_reached_on), (Some(c), Some(l)) if c < l);
+        // With a day series, the start station counts as reached: `reached_now` and `stored`
+        // differ exactly when a station was crossed (or lost) since the last sync.
+        if force || shifted || reached_now != stored || (stored == 0 && earliest_changed.is_some()) {
+            let days = cohort_days::Entity::find()
+                .filter(cohort_days::Column::CohortId.eq(cohort.id))
+                .all(db)
+                .await?;
+            let series: Vec<(NaiveDate, i64)> = days.iter().map(|d| (d.day, d.counted)).collect();
+            let members = i64::from(cohort.member_count);
+            let reached = reached_on(&ctx.marks, &series, |c| ctx.cohort_metres(c, members));
+            inserted = sync_unlocks(db, ctx.campaign.id, SUBJECT_COHORT, cohort.id, &reached, now).await?;
+            let (count, last, finished) = reached_summary(ctx, &reached);
+            active.stations_reached = Set(count);
+            active.last_reached_on = Set(last);
+            active.finished_on = Set(finished);
+        }
+    }
+    let updated = if active.is_changed() {
+        active.update(db).await?
+    } else {
+        cohort.clone()
+    };
+    Ok((updated, inserted))
+}
+
+/// A member joined `cohort`: count them in it and its ancestors; in `cohort_mean` the mean
+/// changes, so positions and unlocks are re-derived.
+///
+/// # Errors
+/// On database failure.
+pub async fn on_member_joined(
+    db: &impl ConnectionTrait,
+    campaign: &campaigns::Model,
+    cohort: &cohorts::Model,
+) -> ApiResult<()> {
+    let ctx = CampaignCtx::from_model(db, campaign.clone()).await?;
+    let chain = cohort.chain(db).await?;
+    let now = Utc::now();
+    for c in chain {
+        cohorts::Entity::update_many()
+            .col_expr(
+                cohorts::Column::MemberCount,
+                Expr::col(cohorts::Column::MemberCount).add(1),
+            )
+            .filter(cohorts::Column::Id.eq(c.id))
+            .exec(db)
+            .await?;
+        let fresh = cohorts::Entity::find_by_id(c.id)
+            .one(db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("cohort {} vanished", c.id))?;
+        let force = ctx.mode == ProgressMode::CohortMean;
+        refresh_cohort(db, &ctx, &fresh, None, force, now).await?;
+    }
+    Ok(())
+}
+
+/// One day's change to a participant's stored steps.
+#[derive(Debug, Clone, Copy)]
+pub struct DayDelta {
+    pub day: NaiveDate,
+    pub counted: i64,
+    pub steps: i64,
+    /// +1 when the day went from no counted steps to some, -1 for the reverse.
+    pub active: i32,
+}
+
+/// Applies per-day deltas of one participant to their running totals, cohorts (every
+/// level), per-day series and unlocks. `days` is the participant's complete day series
+/// after the change (effective counted per day). Returns the newly unlocked stations of the
+/// participant's subject of record (themselves, or their class in cohort modes).
+///
+/// # Errors
+/// On database failure.
+pub async fn apply_deltas(
+    db: &impl ConnectionTrait,
+    ctx: &CampaignCtx,
+    enrollment: &enrollments::Model,
+    deltas: &[DayDelta],
+    days: &[(NaiveDate, i64)],
+    steps_total: i64,
+    now: DateTime<Utc>,
+) -> ApiResult<(enrollments::Model, Vec<(i32, NaiveDate)>)> {
+    let d_counted: i64 = deltas.iter().map(|d| d.counted).sum();
+    let d_steps: i64 = deltas.iter().map(|d| d.steps).sum();
+    let earliest = deltas.iter().map(|d| d.day).min();
+    let days_active = i32::try_from(days.iter().filter(|(_, c)| *c > 0).count()).unwrap_or(i32::MAX);
+    let became_active = match (enrollment.days_active > 0, days_active > 0) {
+        (false, true) => 1,
+        (true, false) => -1,
+        _ => 0,
+    };
+    let total_counted: i64 = days.iter().map(|(_, c)| c).sum();
+
+    // The participant: totals and own unlocks.
+    let mut active = enrollment.clone().into_active_model();
+    active.total_counted = Set(total_counted);
+    active.total_steps = Set(steps_total);
+    active.days_active = Set(days_active);
+    let metres = ctx.participant_metres(total_counted);
+    active.metres = Set(metres);
+    let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
+    let stored = usize::try_from(enrollment.stations_reached).unwrap_or(0);
+    let shifted = matches!((earliest, enrollment.last_reached_on), (Some(c), Some(l)) if c < l);
+    let mut own_inserted = Vec::new();
+    let has_days = !days.is_empty();
+    if shifted || (has_days && reached_now != stored) || (!has_days && stored != 0) {
+        let reached = reached_on(&ctx.marks, days, |c| ctx.participant_metres(c));
+        own_inserted = sync_unlocks(
+            db,
+            ctx.campaign.id,
+            SUBJECT_PARTICIPANT,
+            enrollment.participant_id,
+            &reached,
+            now,
+        )
+        .await?;
+        let (count, last, finished) = reached_summary(ctx, &reached);
+        active.stations_reached = Set(count);
+        active.last_reached_on = Set(last);
+        active.finished_on = Set(finished);
+    }
+    active.updated_at = Set(now);
+    let enrollment = active.update(db).await?;
+
+    // Cohorts, nearest first. Row updates use increments so concurrent uploads of other
+    // members never lose each other's steps; on PostgreSQL the UPDATE also locks the row
+    // until commit, which serialises the unlock computation per cohort.
+    let mut cohort_inserted = Vec::new();
+    let chain = chain_of(db, enrollment.cohort_id).await?;
+    for (level, c) in chain.iter().enumerate() {
+        if d_counted != 0 || d_steps != 0 || became_active != 0 {
+            cohorts::Entity::update_many()
+                .col_expr(
+                    cohorts::Column::TotalCounted,
+                    Expr::col(cohorts::Column::TotalCounted).add(d_counted),
+                )
+                .col_expr(
+                    cohorts::Column::TotalSteps,
+                    Expr::col(cohorts::Column::TotalSteps).add(d_steps),
+                )
+                .col_expr(
+                    cohorts::Column::ActiveMembers,
+                    Expr::col(cohorts::Column::ActiveMembers).add(became_active),
+                )
+                .filter(cohorts::Column::Id.eq(c.id))
+                .exec(db)
+                .await?;
+        }
+        upsert_cohort_days(db, c.id, deltas).await?;
+        let fresh = cohorts::Entity::find_by_id(c.id)
+            .one(db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("cohort {} vanished", c.id))?;
+        let (_, inserted) = refresh_cohort(db, ctx, &fresh, earliest, false, now).await?;
+        if level == 0 {
+            cohort_inserted = inserted;
+        }
+    }
+    upsert_campaign_days(db, ctx.campaign.id, deltas).await?;
+    let newly = if ctx.cohort_mode() {
+        cohort_inserted
+    } else {
+        own_inserted
+    };
+    Ok((enrollment, newly))
+}
+
+async fn upsert_cohort_days(db: &impl ConnectionTrait, cohort_id: i32, deltas: &[DayDelta]) -> ApiResult<()> {
+    let rows: Vec<_> = deltas
+        .iter()
+        .filter(|d| d.counted != 0 || d.active != 0)
+        .map(|d| cohort_days::ActiveModel {
+            cohort_id: Set(cohort_id),
+            day: Set(d.day),
+            counted: Set(d.counted),
+            active_members: Set(d.active),
+            ..Default::default()
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    cohort_days::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([cohort_days::Column::CohortId, cohort_days::Column::Day])
+                .value(
+                    cohort_days::Column::Counted,
+                    Expr::cust("cohort_days.counted + excluded.counted"),
+                )
+                .value(
+                    cohort_days::Column::ActiveMembers,
+                    Expr::cust("cohort_days.active_members + excluded.active_members"),
+                )
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_campaign_days(db: &impl ConnectionTrait, campaign_id: i32, deltas: &[DayDelta]) -> ApiResult<()> {
+    let rows: Vec<_> = deltas
+        .iter()
+        .filter(|d| d.counted != 0 || d.active != 0)
+        .map(|d| campaign_days::ActiveModel {
+            campaign_id: Set(campaign_id),
+            day: Set(d.day),
+            counted: Set(d.counted),
+            active_participants: Set(d.active),
+            ..Default::default()
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    campaign_days::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([campaign_days::Column::CampaignId, campaign_days::Column::Day])
+                .value(
+                    campaign_days::Column::Counted,
+                    Expr::cust("campaign_days.counted + excluded.counted"),
+                )
+                .value(
+                    campaign_days::Column::ActiveParticipants,
+                    Expr::cust("campaign_days.active_participants + excluded.active_participants"),
+                )
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The effective day series of a participant: voided days count nothing.
+pub fn day_series(rows: &[step_days::Model]) -> Vec<(NaiveDate, i64)> {
+    rows.iter()
+        .map(|r| (r.day, if r.voided { 0 } else { r.counted }))
+        .collect()
+}
+
+/// Σ reported steps over non-voided days.
+pub fn steps_total(rows: &[step_days::Model]) -> i64 {
+    rows.iter().filter(|r| !r.voided).map(|r| r.steps).sum()
+}
+
+/// Loads the enrollment row, locking it on PostgreSQL so that uploads of one participant
+/// serialise (SQLite's `BEGIN IMMEDIATE` already serialises every writer).
+///
+/// # Errors
+/// On database failure.
+pub async fn lock_enrollment(
+    db: &impl ConnectionTrait,
+    campaign_id: i32,
+    participant_id: i32,
+) -> ApiResult<Option<enrollments::Model>> {
+    let mut q = enrollments::Entity::find()
+        .filter(enrollments::Column::CampaignId.eq(campaign_id))
+        .filter(enrollments::Column::ParticipantId.eq(participant_id));
+    if db.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    Ok(q.one(db).await?)
+}
+
+/// Rebuilds every total, per-day series and unlock of a campaign from its step days.
+/// Existing unlocks keep their `unlocked_at`; the result equals what incremental ingestion
+/// stored.
+///
+/// # Errors
+/// 404 for an unknown campaign; on database failure.
+pub async fn recompute_campaign(db: &DatabaseConnection, slug: &str) -> ApiResult<String> {
+    let campaign = campaigns::Model::find_by_slug(db, slug)
+        .await?
+        .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
+    let txn = crate::db::begin_write(db).await?;
+    let ctx = CampaignCtx::from_model(&txn, campaign).await?;
+    let report = recompute_in(&txn, &ctx).await?;
+    txn.commit().await?;
+    Ok(report)
+}
+
+/// `recompute_campaign` inside an open transaction.
+///
+/// # Errors
+/// On database failure.
+pub async fn recompute_in(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<String> {
+    let now = Utc::now();
+    let cid = ctx.campaign.id;
+    let all_cohorts = cohorts::Model::all_of(db, cid).await?;
+    let enrollments_all = enrollments::Entity::find()
+        .filter(enrollments::Column::CampaignId.eq(cid))
+        .order_by_asc(enrollments::Column::Id)
+        .all(db)
+        .await?;
+    let rows = step_days::Entity::find()
+        .filter(step_days::Column::CampaignId.eq(cid))
+        .all(db)
+        .await?;
+    let mut by_participant: HashMap<i32, Vec<step_days::Model>> = HashMap::new();
+    for r in rows {
+        by_participant.entry(r.participant_id).or_default().push(r);
+    }
+    let parent_of: HashMap<i32, Option<i32>> = all_cohorts.iter().map(|c| (c.id, c.parent_id)).collect();
+    let ancestors = |leaf: i32| {
+        let mut out = vec![leaf];
+        let mut cur = parent_of.get(&leaf).copied().flatten();
+        while let Some(p) = cur {
+            out.push(p);
+            cur = parent_of.get(&p).copied().flatten();
+        }
+        out
+    };
+
+    #[derive(Default)]
+    struct Agg {
+        members: i32,
+        active: i32,
+        steps: i64,
+        counted: i64,
+        days: BTreeMap<NaiveDate, (i64, i32)>,
+    }
+    let mut aggs: HashMap<i32, Agg> = all_cohorts.iter().map(|c| (c.id, Agg::default())).collect();
+    let mut campaign_series: BTreeMap<NaiveDate, (i64, i32)> = BTreeMap::new();
+
+    for e in &enrollments_all {
+        let own = by_participant.remove(&e.participant_id).unwrap_or_default();
+        let series = day_series(&own);
+        let counted: i64 = series.iter().map(|(_, c)| c).sum();
+        let steps = steps_total(&own);
+        let days_active = i32::try_from(series.iter().filter(|(_, c)| *c > 0).count()).unwrap_or(i32::MAX);
+        let reached = if series.is_empty() {
+            Vec::new()
+        } else {
+            reached_on(&ctx.marks, &series, |c| ctx.participant_metres(c))
+        };
+        sync_unlocks(db, cid, SUBJECT_PARTICIPANT, e.participant_id, &reached, now).await?;
+        let (count, last, finished) = reached_summary(ctx, &reached);
+        let mut active = e.clone().into_active_model();
+        active.total_counted = Set(counted);
+        active.total_steps = Set(steps);
+        active.days_active = Set(days_active);
+        active.metres = Set(ctx.participant_metres(counted));
+        active.stations_reached = Set(count);
+        active.last_reached_on = Set(last);
+        active.finished_on = Set(finished);
+        if active.is_changed() {
+            active.updated_at = Set(now);
+            active.update(db).await?;
+        }
+        for (day, c) in &series {
+            if *c > 0 {
+                let slot = campaign_series.entry(*day).or_default();
+                slot.0 += c;
+                slot.1 += 1;
+            }
+        }
+        if let Some(leaf) = e.cohort_id {
+            for id in ancestors(leaf) {
+                if let Some(a) = aggs.get_mut(&id) {
+                    a.members += 1;
+                    a.active += i32::from(days_active > 0);
+                    a.steps += steps;
+                    a.counted += counted;
+                    for (day, c) in &series {
+                        if *c > 0 {
+                            let slot = a.days.entry(*day).or_default();
+                            slot.0 += c;
+                            slot.1 += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Per-day series are rebuilt wholesale: delete, then insert the aggregated rows.
+    let cohort_ids: Vec<i32> = all_cohorts.iter().map(|c| c.id).collect();
+    if !cohort_ids.is_empty() {
+        cohort_days::Entity::delete_many()
+            .filter(cohort_days::Column::CohortId.is_in(cohort_ids.clone()))
+            .exec(db)
+            .await?;
+    }
+    campaign_days::Entity::delete_many()
+        .filter(campaign_days::Column::CampaignId.eq(cid))
+        .exec(db)
+        .await?;
+    let day_rows: Vec<_> = campaign_series
+        .iter()
+        .map(|(day, (c, a))| campaign_days::ActiveModel {
+            campaign_id: Set(cid),
+            day: Set(*day),
+            counted: Set(*c),
+            active_participants: Set(*a),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in day_rows.chunks(500) {
+        campaign_days::Entity::insert_many(chunk.to_vec()).exec(db).await?;
+    }
+
+    for c in &all_cohorts {
+        let a = aggs.remove(&c.id).unwrap_or_default();
+        let rows: Vec<_> = a
+            .days
+            .iter()
+            .map(|(day, (counted, active))| cohort_days::ActiveModel {
+                cohort_id: Set(c.id),
+                day: Set(*day),
+                counted: Set(*counted),
+                active_members: Set(*active),
+                ..Default::default()
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            cohort_days::Entity::insert_many(chunk.to_vec()).exec(db).await?;
+        }
+        let mut active = c.clone().into_active_model();
+        active.member_count = Set(a.members);
+        active.active_members = Set(a.active);
+        active.total_steps = Set(a.steps);
+        active.total_counted = Set(a.counted);
+        let updated = if active.is_changed() {
+            active.update(db).await?
+        } else {
+            c.clone()
+        };
+        if ctx.cohort_mode() {
+            let series: Vec<(NaiveDate, i64)> = a.days.iter().map(|(d, (c, _))| (*d, *c)).collect();
+            let reached = reached_on(&ctx.marks, &series, |x| ctx.cohort_metres(x, i64::from(a.members)));
+            sync_unlocks(db, cid, SUBJECT_COHORT, c.id, &reached, now).await?;
+            let (count, last, finished) = reached_summary(ctx, &reached);
+            let mut active = updated.into_active_model();
+            active.metres = Set(ctx.cohort_metres(a.counted, i64::from(a.members)));
+            active.stations_reached = Set(count);
+            active.last_reached_on = Set(last);
+            active.finished_on = Set(finished);
+            if active.is_changed() {
+                active.update(db).await?;
+            }
+        } else {
+            let mut active = updated.into_active_model();
+            active.metres = Set(ctx.cohort_metres(a.counted, i64::from(a.members)));
+            if active.is_changed() {
+                active.update(db).await?;
+            }
+        }
+    }
+    Ok(format!(
+        "recomputed campaign `{}`: {} participants, {} cohorts",
+        ctx.campaign.slug,
+        enrollments_all.len(),
+        all_cohorts.len()
+    ))
+}
+
+/// A station's place for a view.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StationRef {
+    pub seq: i32,
+    pub name: String,
+    pub metres: i64,
+}
+
+/// Where a subject stands, for views.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PositionView {
+    pub metres: i64,
+    pub km: f64,
+    pub current_station: Option<StationRef>,
+    pub next_station: Option<StationRef>,
+    pub metres_to_next: Option<i64>,
+    pub percent: f64,
+    pub stations_reached: i32,
+    pub stations_total: usize,
+    pub finished_on: Option<NaiveDate>,
+}
+
+impl CampaignCtx {
+    /// The view of a position at `metres` with a stored reached count and finish date.
+    pub fn position_view(&self, metres: i64, stations_reached: i32, finished_on: Option<NaiveDate>) -> PositionView {
+        let pos = position(&self.marks, metres);
+        let station_ref = |i: usize| {
+            let s = &self.stations[i];
+            StationRef {
+                seq: s.seq,
+                name: s.name.clone(),
+                metres: s.metres,
+            }
+        };
+        PositionView {
+            metres,
+            km: km(metres),
+            current_station: pos.current.map(station_ref),
+            next_station: pos.next.map(station_ref),
+            metres_to_next: pos.metres_to_next,
+            percent: pos.percent,
+            stations_reached,
+            stations_total: self.stations.len(),
+            finished_on,
+        }
+    }
+}
+
+/// Metres as kilometres with 3 decimals.
+pub fn km(metres: i64) -> f64 {
+    // Exact for any realistic distance (< 2^53 m).
+    #[allow(clippy::cast_precision_loss)]
+    let m = metres as f64;
+    (m / 1000.0 * 1000.0).round() / 1000.0
+}
