@@ -2,5 +2,8 @@
 //! fresh database (SQLite file, or PostgreSQL when `TEST_DATABASE_URL` is set).
 
 mod helpers;
+mod wechat_mock;
 
 mod foundation;
+mod identity;
+mod steps;

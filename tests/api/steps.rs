@@ -1,0 +1,621 @@
+//! Step ingestion, the progress engine and participant views.
+
+use chrono::{Duration, NaiveDate, Utc};
+use longmarch::models::{campaigns, cohort_days, cohorts, enrollments, step_days, unlocks};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{TestApp, assert_problem, json, spawn_app, spawn_app_with},
+    identity::dev_login,
+    wechat_mock,
+};
+
+pub const DEMO: &str = "long-march-demo";
+
+pub fn today() -> NaiveDate {
+    Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+}
+
+pub fn day(offset: i64) -> String {
+    (today() + Duration::days(offset)).to_string()
+}
+
+/// Logs a new participant in and joins the demo campaign with `code`.
+pub async fn member(app: &TestApp, openid: &str, code: &str) -> String {
+    let token = dev_login(app, openid).await;
+    let resp = app
+        .post_auth(
+            &format!("/api/v1/campaigns/{DEMO}/join"),
+            &token,
+            &json!({ "join_code": code }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    token
+}
+
+pub async fn upload(app: &TestApp, slug: &str, token: &str, days: &[(String, i64)]) -> Value {
+    let body = json!({ "days": days.iter().map(|(d, s)| json!({"date": d, "steps": s})).collect::<Vec<_>>() });
+    let resp = app
+        .post_auth(&format!("/api/v1/campaigns/{slug}/steps"), token, &body)
+        .await;
+    let status = resp.status();
+    let body = json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Turns the demo campaign into an individual one (no cohorts needed to join).
+pub async fn make_demo_individual(app: &TestApp) {
+    let c = campaigns::Model::find_by_slug(&app.db, DEMO)
+        .await
+        .expect("q")
+        .expect("demo");
+    let mut active = c.into_active_model();
+    active.progress_mode = Set("individual".to_owned());
+    active.update(&app.db).await.expect("update");
+}
+
+#[tokio::test]
+async fn each_day_is_judged_alone_and_good_days_are_kept() {
+    let app = spawn_app().await;
+    let token = member(&app, "o_rules", "DEMO01").await;
+    let body = upload(
+        &app,
+        DEMO,
+        &token,
+        &[
+            (day(0), 9000),
+            (day(-1), 12000),
+            (day(1), 5000),
+            (day(-8), 5000),
+            (day(-2), -5),
+            (day(-3), 200_001),
+            ("2026-13-01".to_owned(), 10),
+            ("yesterday".to_owned(), 10),
+        ],
+    )
+    .await;
+    let accepted: Vec<&str> = body["accepted"]
+        .as_array()
+        .expect("accepted")
+        .iter()
+        .map(|d| d["date"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(accepted, vec![day(-1), day(0)]);
+    let codes: Vec<(String, String)> = body["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| {
+            (
+                r["date"].as_str().unwrap_or("").to_owned(),
+                r["code"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(codes.contains(&(day(1), "future".to_owned())), "{codes:?}");
+    assert!(codes.contains(&(day(-8), "before_start".to_owned())), "{codes:?}");
+    assert!(codes.contains(&(day(-2), "negative_steps".to_owned())), "{codes:?}");
+    assert!(codes.contains(&(day(-3), "absurd_steps".to_owned())), "{codes:?}");
+    assert!(
+        codes.contains(&("2026-13-01".to_owned(), "invalid_date".to_owned())),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&("yesterday".to_owned(), "invalid_date".to_owned())),
+        "{codes:?}"
+    );
+    let rows = step_days::Entity::find().all(&app.db).await.expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(body["progress"]["counted_steps"], 21000);
+}
+
+#[tokio::test]
+async fn batches_are_bounded_and_must_not_be_empty() {
+    let app = spawn_app().await;
+    let token = member(&app, "o_batch", "DEMO01").await;
+    let path = format!("/api/v1/campaigns/{DEMO}/steps");
+    let many: Vec<Value> = (0..32).map(|i| json!({"date": day(-(i % 7)), "steps": 1})).collect();
+    assert_problem(
+        app.post_auth(&path, &token, &json!({"days": many})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        app.post_auth(&path, &token, &json!({"days": []})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        app.post_auth(&path, &token, &json!({"days": "x"})).await,
+        422,
+        "invalid_body",
+    )
+    .await;
+    let resp = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"days\": [")
+        .send()
+        .await
+        .expect("send");
+    assert_problem(resp, 400, "malformed_json").await;
+    assert_eq!(step_days::Entity::find().all(&app.db).await.expect("rows").len(), 0);
+}
+
+#[tokio::test]
+async fn re_uploads_merge_by_max_with_cap_and_flag() {
+    let app = spawn_app().await;
+    let token = member(&app, "o_max", "DEMO01").await;
+    upload(&app, DEMO, &token, &[(day(0), 5000)]).await;
+    upload(&app, DEMO, &token, &[(day(0), 3000)]).await;
+    let body = upload(&app, DEMO, &token, &[(day(0), 8000)]).await;
+    assert_eq!(body["accepted"][0]["stored_steps"], 8000);
+    let big = upload(&app, DEMO, &token, &[(day(-1), 65_000)]).await;
+    assert_eq!(big["accepted"][0]["counted"], 50_000);
+    assert_eq!(big["accepted"][0]["flagged"], true);
+    let rows = step_days::Entity::find()
+        .order_by_asc(step_days::Column::Day)
+        .all(&app.db)
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].steps, rows[0].counted, rows[0].flagged),
+        (65_000, 50_000, true)
+    );
+    assert_eq!((rows[1].steps, rows[1].counted, rows[1].flagged), (8000, 8000, false));
+    let e = enrollments::Entity::find()
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("enrollment");
+    assert_eq!(e.total_counted, 58_000, "never summed twice");
+    assert_eq!(e.total_steps, 73_000);
+    assert_eq!(e.days_active, 2);
+    let mine = json(
+        app.get_auth(&format!("/api/v1/campaigns/{DEMO}/me/steps"), &token)
+            .await,
+    )
+    .await;
+    assert_eq!(mine["total"], 2);
+    assert_eq!(mine["items"][0]["flagged"], true);
+}
+
+#[tokio::test]
+async fn unlock_reached_on_is_the_day_the_station_was_crossed_whatever_the_upload_order() {
+    let app = spawn_app().await;
+    make_demo_individual(&app).await;
+    // 18 steps per km: station 2 (于都渡河) sits at 234 km = 4,212 steps; station 3 at 368 km = 6,624.
+    let a = dev_login(&app, "o_order_a").await;
+    let b = dev_login(&app, "o_order_b").await;
+    for t in [&a, &b] {
+        app.post_auth(&format!("/api/v1/campaigns/{DEMO}/join"), t, &json!({}))
+            .await;
+    }
+    // A: in date order. B: the later day first, then the earlier one.
+    upload(&app, DEMO, &a, &[(day(-3), 3000)]).await;
+    let first = upload(&app, DEMO, &a, &[(day(-2), 2000)]).await;
+    assert_eq!(
+        first["newly_unlocked"]
+            .as_array()
+            .map(|v| v.iter().map(|s| s["seq"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!(2)])
+    );
+    upload(&app, DEMO, &a, &[(day(-1), 2000)]).await;
+    upload(&app, DEMO, &b, &[(day(-1), 2000)]).await;
+    upload(&app, DEMO, &b, &[(day(-2), 2000)]).await;
+    upload(&app, DEMO, &b, &[(day(-3), 3000)]).await;
+    let ma = json(
+        app.get_auth(&format!("/api/v1/campaigns/{DEMO}/me/milestones"), &a)
+            .await,
+    )
+    .await;
+    let mb = json(
+        app.get_auth(&format!("/api/v1/campaigns/{DEMO}/me/milestones"), &b)
+            .await,
+    )
+    .await;
+    for m in [&ma, &mb] {
+        assert_eq!(
+            m["items"][0]["reached_on"],
+            json!(day(-3)),
+            "start reached on the first day"
+        );
+        assert_eq!(m["items"][1]["reached_on"], json!(day(-2)), "{m}");
+        assert_eq!(m["items"][1]["status"], "unlocked");
+        assert_eq!(m["items"][2]["reached_on"], json!(day(-1)));
+        assert_eq!(m["items"][3]["status"], "next");
+        assert_eq!(m["items"][4]["status"], "locked");
+    }
+}
+
+#[tokio::test]
+async fn a_locked_station_story_is_never_served() {
+    let app = spawn_app().await;
+    let token = member(&app, "o_story", "DEMO01").await;
+    upload(&app, DEMO, &token, &[(day(0), 5000)]).await;
+    let m = json(
+        app.get_auth(&format!("/api/v1/campaigns/{DEMO}/me/milestones"), &token)
+            .await,
+    )
+    .await;
+    let items = m["items"].as_array().expect("items");
+    assert_eq!(items.len(), 36);
+    let last_story = longmarch::models::stations::Entity::find()
+        .filter(longmarch::models::stations::Column::Seq.eq(36))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("station")
+        .story;
+    for item in items {
+        let unlocked = item["status"] == "unlocked";
+        assert_eq!(item.get("story").is_some(), unlocked, "{item}");
+    }
+    assert_eq!(items[35]["status"], "locked");
+    // No endpoint a participant can reach carries the last station's story.
+    for path in [
+        format!("/api/v1/campaigns/{DEMO}"),
+        format!("/api/v1/campaigns/{DEMO}/me/milestones"),
+        format!("/api/v1/campaigns/{DEMO}/me/progress"),
+        "/api/v1/campaigns".to_owned(),
+    ] {
+        let text = app.get_auth(&path, &token).await.text().await.expect("body");
+        let needle: String = last_story.chars().take(12).collect();
+        assert!(!text.contains(&needle), "{path} leaks a locked story");
+    }
+}
+
+#[tokio::test]
+async fn cohort_mean_progress_moves_the_class_and_counts_contribution() {
+    let app = spawn_app().await;
+    let a = member(&app, "o_mean_a", "DEMO01").await;
+    let b = member(&app, "o_mean_b", "DEMO01").await;
+    upload(&app, DEMO, &a, &[(day(0), 18_000)]).await;
+    let body = upload(&app, DEMO, &b, &[(day(0), 0)]).await;
+    let p = &body["progress"];
+    assert_eq!(p["subject"], "cohort");
+    // Σ 18,000 steps over 2 members at 18 steps/km = 500 km.
+    assert_eq!(p["cohort"]["position"]["metres"], 500_000);
+    assert_eq!(p["metres"], 500_000);
+    assert_eq!(p["own"]["metres"], 0);
+    assert_eq!(p["cohort"]["contribution_percent"], 0.0);
+    let pa = json(app.get_auth(&format!("/api/v1/campaigns/{DEMO}/me/progress"), &a).await).await;
+    assert_eq!(pa["cohort"]["contribution_percent"], 100.0);
+    assert_eq!(pa["rank"], 1);
+    assert_eq!(pa["own"]["metres"], 1_000_000);
+    assert_eq!(
+        pa["current_station"]["seq"], 3,
+        "500 km passes 于都 (234) and the first blockade (368)"
+    );
+    let college = cohorts::Entity::find()
+        .filter(cohorts::Column::Path.eq("计算机学院"))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("college");
+    assert_eq!(
+        (college.member_count, college.total_counted, college.metres),
+        (2, 18_000, 500_000)
+    );
+    let cd = cohort_days::Entity::find()
+        .filter(cohort_days::Column::CohortId.eq(college.id))
+        .all(&app.db)
+        .await
+        .expect("q");
+    assert_eq!(cd.len(), 1);
+    assert_eq!((cd[0].counted, cd[0].active_members), (18_000, 1));
+}
+
+#[tokio::test]
+async fn closed_campaigns_and_suspended_participants_take_no_uploads() {
+    let app = spawn_app().await;
+    let token = member(&app, "o_closed", "DEMO01").await;
+    let e = enrollments::Entity::find().one(&app.db).await.expect("q").expect("e");
+    let mut active = e.into_active_model();
+    active.status = Set("suspended".to_owned());
+    active.suspend_reason = Set(Some("步数异常".to_owned()));
+    active.update(&app.db).await.expect("suspend");
+    let resp = app
+        .post_auth(
+            &format!("/api/v1/campaigns/{DEMO}/steps"),
+            &token,
+            &json!({"days": [{"date": day(0), "steps": 1}]}),
+        )
+        .await;
+    let body = assert_problem(resp, 403, "participant_suspended").await;
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("步数异常")));
+    let c = campaigns::Model::find_by_slug(&app.db, DEMO)
+        .await
+        .expect("q")
+        .expect("demo");
+    let mut active = c.into_active_model();
+    active.status = Set("closed".to_owned());
+    active.update(&app.db).await.expect("close");
+    let resp = app
+        .post_auth(
+            &format!("/api/v1/campaigns/{DEMO}/steps"),
+            &token,
+            &json!({"days": [{"date": day(0), "steps": 1}]}),
+        )
+        .await;
+    assert_problem(resp, 409, "campaign_closed").await;
+}
+
+fn werun_payload(entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> Value {
+    let plain = json!({
+        "stepInfoList": entries.iter().map(|(ts, step)| json!({"timestamp": ts, "step": step})).collect::<Vec<_>>(),
+        "watermark": {"appid": appid, "timestamp": watermark_ts}
+    });
+    let iv = *b"0123456789abcdef";
+    use base64::Engine as _;
+    json!({
+        "encrypted_data": longmarch::auth::werun::encrypt(&wechat_mock::SESSION_KEY, &iv, plain.to_string().as_bytes()),
+        "iv": base64::engine::general_purpose::STANDARD.encode(iv),
+    })
+}
+
+/// 00:00 of the local day `offset` days from today, as a device in Shanghai reports it.
+fn midnight(offset: i64) -> i64 {
+    use chrono::TimeZone;
+    let d = today() + Duration::days(offset);
+    chrono_tz::Asia::Shanghai
+        .from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+        .single()
+        .expect("unambiguous")
+        .timestamp()
+}
+
+#[tokio::test]
+async fn werun_uploads_decrypt_with_the_stored_session_key() {
+    let mock = wechat_mock::start().await;
+    let base = mock.base.clone();
+    let app = spawn_app_with(|s| s.wechat.api_base = base).await;
+    let login = json(
+        app.post_json("/api/v1/auth/wechat", &json!({"code": "ok-o_werun"}))
+            .await,
+    )
+    .await;
+    let token = login["token"].as_str().expect("token").to_owned();
+    app.post_auth(
+        &format!("/api/v1/campaigns/{DEMO}/join"),
+        &token,
+        &json!({"join_code": "DEMO02"}),
+    )
+    .await;
+    let path = format!("/api/v1/campaigns/{DEMO}/steps/werun");
+    let now = Utc::now().timestamp();
+    // WeChat sends 31 days: most before the campaign window.
+    let entries: Vec<(i64, i64)> = (0..31).map(|i| (midnight(-30 + i), 1000 + i)).collect();
+    let body = json(
+        app.post_auth(&path, &token, &werun_payload(&entries, wechat_mock::APPID, now))
+            .await,
+    )
+    .await;
+    assert_eq!(body["accepted"].as_array().map(Vec::len), Some(8), "{body}");
+    assert_eq!(body["accepted"][7]["date"], json!(day(0)));
+    assert_eq!(body["accepted"][7]["steps"], 1030);
+    assert!(
+        body["rejected"]
+            .as_array()
+            .expect("rejected")
+            .iter()
+            .all(|r| r["code"] == "before_start")
+    );
+    // Replaying the same payload is only the same idempotent merge.
+    let again = json(
+        app.post_auth(&path, &token, &werun_payload(&entries, wechat_mock::APPID, now))
+            .await,
+    )
+    .await;
+    assert_eq!(again["progress"]["counted_steps"], body["progress"]["counted_steps"]);
+
+    let foreign = app
+        .post_auth(&path, &token, &werun_payload(&entries, "wx-someone-else", now))
+        .await;
+    assert_problem(foreign, 422, "werun_foreign_appid").await;
+    let stale = app
+        .post_auth(
+            &path,
+            &token,
+            &werun_payload(&entries, wechat_mock::APPID, now - 3 * 86_400),
+        )
+        .await;
+    assert_problem(stale, 422, "werun_stale").await;
+    let mut garbled = werun_payload(&entries, wechat_mock::APPID, now);
+    garbled["iv"] = json!("AAAAAAAAAAAAAAAAAAAAAA==");
+    let resp = app.post_auth(&path, &token, &garbled).await;
+    assert_eq!(resp.status(), 422);
+    let code = json(resp).await["code"].clone();
+    assert!(code == "werun_undecryptable" || code == "werun_not_step_data", "{code}");
+    let resp = app
+        .post_auth(&path, &token, &json!({"encrypted_data": "%%%", "iv": "x"}))
+        .await;
+    let body = assert_problem(resp, 422, "werun_undecryptable").await;
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("log in again")));
+    // Valid data that is not a step list.
+    use base64::Engine as _;
+    let iv = *b"fedcba9876543210";
+    let other = json!({
+        "encrypted_data": longmarch::auth::werun::encrypt(&wechat_mock::SESSION_KEY, &iv, br#"{"nickName":"x"}"#),
+        "iv": base64::engine::general_purpose::STANDARD.encode(iv),
+    });
+    assert_problem(app.post_auth(&path, &token, &other).await, 422, "werun_not_step_data").await;
+}
+
+#[tokio::test]
+async fn werun_without_a_wechat_session_asks_to_log_in_again() {
+    let app = spawn_app().await;
+    let token = member(&app, "o_nokey", "DEMO01").await;
+    let resp = app
+        .post_auth(
+            &format!("/api/v1/campaigns/{DEMO}/steps/werun"),
+            &token,
+            &werun_payload(&[(midnight(0), 1)], wechat_mock::APPID, Utc::now().timestamp()),
+        )
+        .await;
+    assert_problem(resp, 422, "werun_undecryptable").await;
+}
+
+/// Everything the progress engine stores, without ids and timestamps of rows it rewrites.
+pub async fn snapshot(app: &TestApp) -> Value {
+    let e: Vec<Value> = enrollments::Entity::find()
+        .order_by_asc(enrollments::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|e| {
+            json!([
+                e.id,
+                e.total_steps,
+                e.total_counted,
+                e.days_active,
+                e.metres,
+                e.stations_reached,
+                e.last_reached_on,
+                e.finished_on
+            ])
+        })
+        .collect();
+    let c: Vec<Value> = cohorts::Entity::find()
+        .order_by_asc(cohorts::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|c| {
+            json!([
+                c.id,
+                c.member_count,
+                c.active_members,
+                c.total_steps,
+                c.total_counted,
+                c.metres,
+                c.stations_reached,
+                c.last_reached_on,
+                c.finished_on
+            ])
+        })
+        .collect();
+    let cd: Vec<Value> = cohort_days::Entity::find()
+        .order_by_asc(cohort_days::Column::CohortId)
+        .order_by_asc(cohort_days::Column::Day)
+        .all(&app.db)
+        .await
+        .expect("q")
+        .into_iter()
+        .filter(|d| d.counted != 0 || d.active_members != 0)
+        .map(|d| json!([d.cohort_id, d.day, d.counted, d.active_members]))
+        .collect();
+    let pd: Vec<Value> = longmarch::models::campaign_days::Entity::find()
+        .order_by_asc(longmarch::models::campaign_days::Column::Day)
+        .all(&app.db)
+        .await
+        .expect("q")
+        .into_iter()
+        .filter(|d| d.counted != 0 || d.active_participants != 0)
+        .map(|d| json!([d.campaign_id, d.day, d.counted, d.active_participants]))
+        .collect();
+    let u: Vec<Value> = unlocks::Entity::find()
+        .order_by_asc(unlocks::Column::SubjectKind)
+        .order_by_asc(unlocks::Column::SubjectId)
+        .order_by_asc(unlocks::Column::StationSeq)
+        .all(&app.db)
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|u| json!([u.subject_kind, u.subject_id, u.station_seq, u.reached_on, u.unlocked_at]))
+        .collect();
+    json!({"enrollments": e, "cohorts": c, "cohort_days": cd, "campaign_days": pd, "unlocks": u})
+}
+
+#[tokio::test]
+async fn recompute_leaves_the_database_exactly_as_incremental_ingestion_did() {
+    let app = spawn_app().await;
+    let codes = ["DEMO01", "DEMO02", "DEMO03", "DEMO04", "DEMO01", "DEMO03"];
+    let mut tokens = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        tokens.push(member(&app, &format!("o_rc{i}"), code).await);
+    }
+    // Out of order, re-uploads, caps and a zero day.
+    let plan: [(usize, i64, i64); 12] = [
+        (0, -1, 12_000),
+        (1, -3, 30_000),
+        (0, -4, 9_000),
+        (2, 0, 70_000),
+        (3, -2, 0),
+        (4, -5, 15_000),
+        (0, -1, 11_000),
+        (5, -6, 22_000),
+        (1, -2, 41_000),
+        (2, -7, 8_000),
+        (4, -5, 18_000),
+        (3, -1, 6_000),
+    ];
+    for (who, offset, steps) in plan {
+        upload(&app, DEMO, &tokens[who], &[(day(offset), steps)]).await;
+    }
+    let before = snapshot(&app).await;
+    let report = longmarch::services::progress::recompute_campaign(&app.db, DEMO)
+        .await
+        .expect("recompute");
+    assert!(report.contains("6 participants"));
+    let after = snapshot(&app).await;
+    assert_eq!(before, after);
+    assert!(!before["unlocks"].as_array().expect("unlocks").is_empty());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_uploads_of_one_day_leave_the_maximum_and_each_unlock_once() {
+    let app = spawn_app().await;
+    let token = member(&app, "o_race", "DEMO01").await;
+    let path = format!("/api/v1/campaigns/{DEMO}/steps");
+    let mut handles = Vec::new();
+    for i in 0..50_i64 {
+        let client = app.client.clone();
+        let url = app.url(&path);
+        let token = token.clone();
+        let body = json!({"days": [{"date": day(0), "steps": 1000 + i * 100}]});
+        handles.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }));
+    }
+    for h in handles {
+        assert_eq!(h.await.expect("join"), 200);
+    }
+    let rows = step_days::Entity::find().all(&app.db).await.expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].steps, 5900);
+    let e = enrollments::Entity::find().one(&app.db).await.expect("q").expect("e");
+    assert_eq!(e.total_counted, 5900);
+    let us = unlocks::Entity::find().all(&app.db).await.expect("unlocks");
+    let mut keys: Vec<_> = us
+        .iter()
+        .map(|u| (u.subject_kind.clone(), u.subject_id, u.station_seq))
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "each unlock exactly once");
+    let before = snapshot(&app).await;
+    longmarch::services::progress::recompute_campaign(&app.db, DEMO)
+        .await
+        .expect("recompute");
+    assert_eq!(before, snapshot(&app).await);
+}
