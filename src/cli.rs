@@ -26,6 +26,24 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI specification (JSON) to standard output.
     Openapi,
+    /// Rebuild a campaign's totals and unlocks from its step days.
+    Recompute {
+        /// The campaign's slug.
+        #[arg(long)]
+        campaign: String,
+    },
+    /// Create N participants in a campaign's cohorts and ingest D days of realistic steps.
+    Simulate {
+        /// The campaign's slug.
+        #[arg(long)]
+        campaign: String,
+        /// How many participants to create.
+        #[arg(long, default_value_t = 100)]
+        participants: u32,
+        /// How many days (ending today, within the campaign window) to fill.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
     /// Manage organiser accounts.
     Organiser {
         #[command(subcommand)]
@@ -105,6 +123,25 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             let role = if admin { "admin" } else { "organiser" };
             let created = crate::services::organisers::create(&db, &username, &password, role).await?;
             println!("created {} `{}` (id {})", created.role, created.username, created.id);
+            Ok(())
+        }
+        Command::Recompute { campaign } => {
+            let db = crate::db::connect(&settings.database).await?;
+            crate::db::migrate(&db).await?;
+            let report = crate::services::progress::recompute_campaign(&db, &campaign).await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Simulate {
+            campaign,
+            participants,
+            days,
+        } => {
+            let db = crate::db::connect(&settings.database).await?;
+            crate::db::migrate(&db).await?;
+            crate::services::seed::run(&db, &settings.seed).await?;
+            let report = crate::services::simulate::run(&db, &campaign, participants, days, true).await?;
+            println!("{report}");
             Ok(())
         }
     }

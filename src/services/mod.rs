@@ -8,3 +8,4 @@ pub mod organisers;
 pub mod progress;
 pub mod routes;
 pub mod seed;
+pub mod simulate;
