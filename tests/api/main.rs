@@ -4,3 +4,6 @@
 mod helpers;
 
 mod foundation;
+mod migrations;
+mod settings;
+mod shutdown;
