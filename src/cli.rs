@@ -12,7 +12,7 @@ use crate::{settings::Settings, startup::Application, telemetry};
 /// Settings come from config/default.toml ← config/{LONGMARCH_ENV}.toml (default
 /// `development`) ← LONGMARCH__SECTION__KEY environment variables.
 #[derive(Debug, Parser)]
-#[command(name = "longmarch", version, about, long_about = None)]
+#[command(name = "longmarch", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -5,7 +5,7 @@ use actix_web::{
     HttpResponse, ResponseError,
     http::{StatusCode, header},
 };
-use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, SqlErr};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -146,6 +146,8 @@ fn classify_db(err: &DbErr) -> DbClass {
         return DbClass::Unique;
     }
     match err {
+        // A closed pool won't come back by itself, unlike a pool that is merely exhausted.
+        DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed) => DbClass::Unavailable,
         DbErr::ConnectionAcquire(_) => DbClass::Busy,
         DbErr::Conn(_) => DbClass::Unavailable,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {

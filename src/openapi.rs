@@ -67,7 +67,7 @@ use crate::{routes, services};
         services::me::StepDaysView,
         services::me::StepDayView,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ApiScope),
     tags(
         (name = "ops", description = "Liveness, readiness, metrics"),
         (name = "campaigns", description = "Public campaign information"),
@@ -77,6 +77,30 @@ use crate::{routes, services};
     )
 )]
 pub struct ApiDoc;
+
+/// The scope `routes::config` mounts the API handlers under; their `#[get]` paths are
+/// relative to it, so the documented paths must be prefixed to be callable.
+const API_SCOPE: &str = "/api/v1";
+/// Operations endpoints, mounted at the root rather than under [`API_SCOPE`].
+const ROOT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+struct ApiScope;
+
+impl Modify for ApiScope {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        openapi.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| {
+                if ROOT_PATHS.contains(&path.as_str()) {
+                    (path, item)
+                } else {
+                    (format!("{API_SCOPE}{path}"), item)
+                }
+            })
+            .collect();
+    }
+}
 
 struct BearerAuth;
 

@@ -6,4 +6,7 @@ mod wechat_mock;
 
 mod foundation;
 mod identity;
+mod migrations;
+mod settings;
+mod shutdown;
 mod steps;

@@ -1,0 +1,141 @@
+//! The schema migrates up, down and up again, on SQLite and (with `TEST_DATABASE_URL`) PostgreSQL.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+use crate::helpers::{TestDatabase, test_settings};
+
+/// Every table of DESIGN.md's domain.
+const TABLES: [&str; 14] = [
+    "organisers",
+    "routes",
+    "stations",
+    "campaigns",
+    "campaign_grants",
+    "cohorts",
+    "participants",
+    "enrollments",
+    "step_days",
+    "cohort_days",
+    "campaign_days",
+    "unlocks",
+    "roster_entries",
+    "audit_log",
+];
+
+/// The user tables present in the database, sorted.
+async fn tables(db: &DatabaseConnection) -> Vec<String> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        _ => "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    };
+    db.query_all_raw(Statement::from_string(backend, sql))
+        .await
+        .expect("list tables")
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("table name"))
+        .collect()
+}
+
+async fn count(db: &DatabaseConnection, table: &str) -> Result<i64, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(backend, format!("SELECT COUNT(*) FROM {table}")))
+        .await?
+        .expect("a row");
+    row.try_get_by_index::<i64>(0)
+}
+
+fn expected_after_up() -> Vec<String> {
+    let mut all: Vec<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
+    all.push("seaql_migrations".to_owned());
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again() {
+    let (database, url) = TestDatabase::create().await;
+    let db = longmarch::db::connect(&test_settings(&url).database)
+        .await
+        .expect("connect");
+    let backend = db.get_database_backend();
+    assert_eq!(
+        backend,
+        if database.is_postgres() {
+            DbBackend::Postgres
+        } else {
+            DbBackend::Sqlite
+        }
+    );
+
+    Migrator::up(&db, None).await.expect("up");
+    assert_eq!(tables(&db).await, expected_after_up());
+    for table in TABLES {
+        assert_eq!(count(&db, table).await.expect(table), 0, "{table} starts empty");
+    }
+    assert!(Migrator::get_pending_migrations(&db).await.expect("pending").is_empty());
+    assert_eq!(count(&db, "seaql_migrations").await.expect("history"), 1);
+
+    Migrator::down(&db, None).await.expect("down");
+    assert_eq!(
+        tables(&db).await,
+        vec!["seaql_migrations".to_owned()],
+        "down drops every table"
+    );
+    for table in TABLES {
+        assert!(count(&db, table).await.is_err(), "{table} is gone");
+    }
+    assert_eq!(count(&db, "seaql_migrations").await.expect("history"), 0);
+    assert_eq!(Migrator::get_pending_migrations(&db).await.expect("pending").len(), 1);
+
+    Migrator::up(&db, None).await.expect("up again");
+    assert_eq!(tables(&db).await, expected_after_up());
+    // The schema works after the round trip: the seed fills it.
+    longmarch::services::seed::run(&db, &test_settings(&url).seed)
+        .await
+        .expect("seed");
+    assert_eq!(count(&db, "stations").await.expect("stations"), 36);
+    assert_eq!(count(&db, "cohorts").await.expect("cohorts"), 6);
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn migrating_twice_is_a_no_op() {
+    let (_database, url) = TestDatabase::create().await;
+    let db = longmarch::db::connect(&test_settings(&url).database)
+        .await
+        .expect("connect");
+    longmarch::db::migrate(&db).await.expect("first");
+    longmarch::db::migrate(&db).await.expect("second");
+    assert_eq!(count(&db, "seaql_migrations").await.expect("history"), 1);
+    assert_eq!(tables(&db).await, expected_after_up());
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn the_schema_enforces_its_unique_constraints() {
+    let (_database, url) = TestDatabase::create().await;
+    let db = longmarch::db::connect(&test_settings(&url).database)
+        .await
+        .expect("connect");
+    longmarch::db::migrate(&db).await.expect("migrate");
+    longmarch::services::seed::run(&db, &test_settings(&url).seed)
+        .await
+        .expect("seed");
+    // A second route with the built-in slug must be refused by the database itself.
+    let backend = db.get_database_backend();
+    let err = db
+        .execute_raw(Statement::from_string(
+            backend,
+            "INSERT INTO routes (slug, name, description, distance_note, total_metres, created_at, updated_at) \
+             SELECT slug, name, description, distance_note, total_metres, created_at, updated_at FROM routes",
+        ))
+        .await
+        .expect_err("duplicate slug refused");
+    assert!(longmarch::error::is_unique_violation(&err), "unique violation: {err}");
+    db.close().await.expect("close");
+}
