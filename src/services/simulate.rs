@@ -36,15 +36,27 @@ pub fn realistic_steps(rng: &mut impl Rng) -> i64 {
 /// # Errors
 /// 404 unknown campaign; 422 for a draft campaign or one without leaf cohorts in a cohort
 /// mode; on database failure.
-pub async fn run(db: &DatabaseConnection, slug: &str, participants_n: u32, days: u32, progress: bool) -> ApiResult<String> {
+pub async fn run(
+    db: &DatabaseConnection,
+    slug: &str,
+    participants_n: u32,
+    days: u32,
+    progress: bool,
+) -> ApiResult<String> {
     let campaign = campaigns::Model::find_by_slug(db, slug)
         .await?
         .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
     let ctx = CampaignCtx::from_model(db, campaign).await?;
     let all = cohorts::Model::all_of(db, ctx.campaign.id).await?;
-    let leaves: Vec<&cohorts::Model> = all.iter().filter(|c| !all.iter().any(|o| o.parent_id == Some(c.id))).collect();
+    let leaves: Vec<&cohorts::Model> = all
+        .iter()
+        .filter(|c| !all.iter().any(|o| o.parent_id == Some(c.id)))
+        .collect();
     if ctx.cohort_mode() && leaves.is_empty() {
-        return Err(ApiError::unprocessable("no_cohorts", "The campaign has no cohorts to put participants in."));
+        return Err(ApiError::unprocessable(
+            "no_cohorts",
+            "The campaign has no cohorts to put participants in.",
+        ));
     }
     let today = ctx.today().min(ctx.campaign.ends_on);
     let first = (today - Duration::days(i64::from(days.max(1)) - 1)).max(ctx.campaign.starts_on);

@@ -7,6 +7,7 @@ mod wechat_mock;
 mod foundation;
 mod identity;
 mod migrations;
+mod props;
 mod settings;
 mod shutdown;
 mod steps;
