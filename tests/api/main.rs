@@ -3,4 +3,6 @@
 
 mod helpers;
 
+mod admin_campaigns;
+mod admin_support;
 mod foundation;
