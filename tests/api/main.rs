@@ -4,5 +4,8 @@
 mod helpers;
 
 mod admin_campaigns;
+mod admin_cohorts;
+mod admin_imports;
+mod admin_review;
 mod admin_support;
 mod foundation;
