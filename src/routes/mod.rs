@@ -1,6 +1,8 @@
 //! HTTP handlers, one module per resource. Each exposes `config` that mounts its own scope;
 //! handlers parse input, call one service function and map the result to a response DTO.
 
+pub mod admin;
+pub mod admin_data;
 pub mod auth;
 pub mod campaigns;
 pub mod docs;
@@ -38,7 +40,9 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(|c| auth::config(c, settings.auth.dev_login))
             .configure(me::config)
             .configure(campaigns::config)
-            .configure(participation::config),
+            .configure(participation::config)
+            .configure(admin::config)
+            .configure(admin_data::config),
     )
     .default_service(web::to(not_found));
 }

@@ -1,11 +1,19 @@
 //! Use-cases that combine models in transactions. Handlers call exactly one of these.
 
+pub mod access;
+pub mod admin_campaigns;
+pub mod admin_cohorts;
+pub mod admin_routes;
+pub mod audit;
 pub mod campaigns;
+pub mod csv_lines;
 pub mod identity;
+pub mod imports;
 pub mod ingest;
 pub mod me;
 pub mod organisers;
 pub mod progress;
+pub mod review;
 pub mod routes;
 pub mod seed;
 pub mod simulate;

@@ -4,6 +4,11 @@
 mod helpers;
 mod wechat_mock;
 
+mod admin_campaigns;
+mod admin_cohorts;
+mod admin_imports;
+mod admin_review;
+mod admin_support;
 mod foundation;
 mod identity;
 mod migrations;

@@ -1,0 +1,318 @@
+//! Streaming CSV input for the admin imports: a request body read chunk by chunk and cut
+//! into records line by line, so a file of 100,000 lines is never held in memory whole.
+//!
+//! Rules shared by every import: UTF-8 with or without a byte-order mark, `\n` or `\r\n`
+//! line ends, a header line naming the columns, blank lines ignored, fields may be quoted
+//! (`"a, b"`) but a record may not span lines. A line longer than [`MAX_LINE_BYTES`] is
+//! reported as `line_too_long` (and skipped up to its end, never buffered); a body longer
+//! than the configured limit answers 413 `body_too_large`.
+
+use std::fmt::Display;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Longest accepted line.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Most line errors listed in an answer (all are counted).
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// A problem with one line of an import.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LineError {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    pub code: String,
+    pub message: String,
+}
+
+impl LineError {
+    /// A line error.
+    pub fn new(line: usize, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            line,
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Collected line errors of a file.
+#[derive(Debug, Default)]
+pub struct LineErrors {
+    listed: Vec<LineError>,
+    count: usize,
+}
+
+impl LineErrors {
+    /// Notes an error (listing at most [`MAX_LISTED_ERRORS`]).
+    pub fn push(&mut self, e: LineError) {
+        self.count += 1;
+        if self.listed.len() < MAX_LISTED_ERRORS {
+            self.listed.push(e);
+        }
+    }
+
+    /// True when no line failed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `Ok` when no line failed; otherwise 422 `csv_invalid` listing the lines, with a
+    /// detail that says nothing was imported.
+    ///
+    /// # Errors
+    /// 422 `csv_invalid` when any line failed.
+    pub fn into_result(self) -> ApiResult<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let first = self
+            .listed
+            .first()
+            .map(|e| format!(" First: line {}: {}", e.line, e.message))
+            .unwrap_or_default();
+        Err(ApiError::Unprocessable {
+            code: "csv_invalid",
+            detail: format!(
+                "{} line(s) of the file are invalid; nothing was imported.{first}",
+                self.count
+            ),
+            errors: Some(serde_json::to_value(&self.listed).unwrap_or_default()),
+        })
+    }
+}
+
+/// A record of the file: its line number and trimmed fields, or why the line is unusable.
+pub type Record = (usize, Result<Vec<String>, LineError>);
+
+/// Reads records from a byte stream line by line.
+pub struct CsvLines<S> {
+    stream: S,
+    buf: Vec<u8>,
+    limit: usize,
+    read: usize,
+    line_no: usize,
+    eof: bool,
+    skipping: bool,
+}
+
+impl<S, E> CsvLines<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    /// A reader over `stream`, refusing more than `limit` bytes in all.
+    pub fn new(stream: S, limit: usize) -> Self {
+        Self {
+            stream,
+            buf: Vec::with_capacity(8 * 1024),
+            limit,
+            read: 0,
+            line_no: 0,
+            eof: false,
+            skipping: false,
+        }
+    }
+
+    /// Reads the header line and checks it names exactly `expected` (case-insensitive).
+    ///
+    /// # Errors
+    /// 422 `csv_empty` for a file without a header, `csv_header` for other columns;
+    /// 413/400 from reading the body.
+    pub async fn expect_header(&mut self, expected: &[&str]) -> ApiResult<()> {
+        let want = expected.join(",");
+        match self.next_record().await? {
+            None => Err(ApiError::unprocessable(
+                "csv_empty",
+                format!("The file is empty; it must start with the header `{want}`."),
+            )),
+            Some((_, Ok(fields)))
+                if fields.len() == expected.len()
+                    && fields.iter().zip(expected).all(|(f, e)| f.eq_ignore_ascii_case(e)) =>
+            {
+                Ok(())
+            }
+            Some((_, Ok(fields))) => Err(ApiError::unprocessable(
+                "csv_header",
+                format!("The header must be `{want}`, not `{}`.", fields.join(",")),
+            )),
+            Some((_, Err(e))) => Err(ApiError::unprocessable(
+                "csv_header",
+                format!("The header must be `{want}`: {}", e.message),
+            )),
+        }
+    }
+
+    /// The next non-blank record, or `None` at the end of the body.
+    ///
+    /// # Errors
+    /// 413 `body_too_large` past the limit; 400 `body_unreadable` when the body breaks off.
+    pub async fn next_record(&mut self) -> ApiResult<Option<Record>> {
+        loop {
+            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=pos).collect();
+                self.line_no += 1;
+                if self.skipping {
+                    self.skipping = false;
+                    return Ok(Some((self.line_no, Err(too_long(self.line_no)))));
+                }
+                match self.parse(&line[..pos]) {
+                    Some(rec) => return Ok(Some(rec)),
+                    None => continue,
+                }
+            }
+            if self.buf.len() > MAX_LINE_BYTES {
+                // Drop what we have of the overlong line; keep discarding up to its end.
+                self.skipping = true;
+                self.buf.clear();
+            }
+            if self.eof {
+                if self.skipping {
+                    self.skipping = false;
+                    self.line_no += 1;
+                    return Ok(Some((self.line_no, Err(too_long(self.line_no)))));
+                }
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                let line = std::mem::take(&mut self.buf);
+                self.line_no += 1;
+                match self.parse(&line) {
+                    Some(rec) => return Ok(Some(rec)),
+                    None => return Ok(None),
+                }
+            }
+            match self.stream.next().await {
+                Some(Ok(chunk)) => {
+                    self.read += chunk.len();
+                    if self.read > self.limit {
+                        return Err(ApiError::PayloadTooLarge {
+                            code: "body_too_large",
+                            detail: format!("The file exceeds {} bytes.", self.limit),
+                        });
+                    }
+                    if self.skipping {
+                        match chunk.iter().position(|b| *b == b'\n') {
+                            Some(pos) => {
+                                self.buf.push(b'\n');
+                                self.buf.extend_from_slice(&chunk[pos + 1..]);
+                            }
+                            None => continue,
+                        }
+                    } else {
+                        self.buf.extend_from_slice(&chunk);
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(ApiError::bad_request(
+                        "body_unreadable",
+                        format!("The request body could not be read: {e}"),
+                    ));
+                }
+                None => self.eof = true,
+            }
+        }
+    }
+
+    /// Parses one line (without its `\n`); `None` for a blank line.
+    fn parse(&self, raw: &[u8]) -> Option<Record> {
+        let no = self.line_no;
+        let mut line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if no == 1 {
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(line);
+        let mut record = csv::StringRecord::new();
+        let parsed = match reader.read_record(&mut record) {
+            Ok(true) => Ok(record.iter().map(|f| f.trim().to_owned()).collect()),
+            Ok(false) => return None,
+            Err(e) => Err(LineError::new(
+                no,
+                "malformed_line",
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => "the line is not valid UTF-8".to_owned(),
+                    _ => format!("the line is not valid CSV: {e}"),
+                },
+            )),
+        };
+        Some((no, parsed))
+    }
+}
+
+fn too_long(line: usize) -> LineError {
+    LineError::new(
+        line,
+        "line_too_long",
+        format!("the line is longer than {MAX_LINE_BYTES} bytes"),
+    )
+}
+
+/// Checks a record has exactly `n` columns.
+///
+/// # Errors
+/// A `wrong_columns` line error.
+pub fn columns(line: usize, fields: Vec<String>, n: usize) -> Result<Vec<String>, LineError> {
+    if fields.len() == n {
+        Ok(fields)
+    } else {
+        Err(LineError::new(
+            line,
+            "wrong_columns",
+            format!("expected {n} columns, found {}", fields.len()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn records(chunks: Vec<&'static [u8]>) -> Vec<Record> {
+        let stream = futures_util::stream::iter(chunks.into_iter().map(|c| Ok::<_, std::io::Error>(Bytes::from(c))));
+        let mut r = CsvLines::new(stream, 10 * 1024 * 1024);
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record().await.unwrap() {
+            out.push(rec);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn splits_lines_across_chunks_with_bom_and_crlf() {
+        let recs = records(vec![b"\xEF\xBB\xBFa,b\r\n1,", b"2\r\n\r\n\"x, y\",3"]).await;
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[0].1.as_ref().unwrap(), &vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(recs[1].1.as_ref().unwrap(), &vec!["1".to_owned(), "2".to_owned()]);
+        assert_eq!(recs[2].0, 4);
+        assert_eq!(recs[2].1.as_ref().unwrap(), &vec!["x, y".to_owned(), "3".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn overlong_line_is_reported_and_skipped() {
+        let long: &'static [u8] = Box::leak(vec![b'x'; MAX_LINE_BYTES * 3].into_boxed_slice());
+        let recs = records(vec![b"h\n", long, b"tail\nok\n"]).await;
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[1].0, 2);
+        assert_eq!(recs[1].1.as_ref().unwrap_err().code, "line_too_long");
+        assert_eq!(recs[2].0, 3);
+        assert_eq!(recs[2].1.as_ref().unwrap(), &vec!["ok".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn body_over_limit_is_refused() {
+        let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"abc\ndef\n"))]);
+        let mut r = CsvLines::new(stream, 4);
+        assert_eq!(r.next_record().await.unwrap_err().code(), "body_too_large");
+    }
+}
