@@ -31,6 +31,9 @@ use crate::{routes, services};
         routes::participation::my_progress,
         routes::participation::my_milestones,
         routes::participation::my_steps,
+        routes::leaderboards::participants_board,
+        routes::leaderboards::my_rank,
+        routes::leaderboards::cohorts_board,
     ),
     components(schemas(
         services::campaigns::CampaignList,
@@ -66,6 +69,11 @@ use crate::{routes, services};
         services::me::MilestoneView,
         services::me::StepDaysView,
         services::me::StepDayView,
+        services::leaderboard::BoardPage,
+        services::leaderboard::BoardEntry,
+        services::leaderboard::MyRank,
+        services::leaderboard::CohortBoard,
+        services::leaderboard::CohortEntry,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -74,6 +82,7 @@ use crate::{routes, services};
         (name = "auth", description = "Logins: WeChat, development, organiser"),
         (name = "me", description = "The participant's profile"),
         (name = "participation", description = "Joining, uploading steps, progress and milestones"),
+        (name = "leaderboards", description = "Participant and cohort rankings"),
     )
 )]
 pub struct ApiDoc;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod docs;
 pub mod health;
+pub mod leaderboards;
 pub mod me;
 pub mod participation;
 
@@ -38,7 +39,8 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(|c| auth::config(c, settings.auth.dev_login))
             .configure(me::config)
             .configure(campaigns::config)
-            .configure(participation::config),
+            .configure(participation::config)
+            .configure(leaderboards::config),
     )
     .default_service(web::to(not_found));
 }

@@ -1,8 +1,10 @@
 //! Use-cases that combine models in transactions. Handlers call exactly one of these.
 
+pub mod access;
 pub mod campaigns;
 pub mod identity;
 pub mod ingest;
+pub mod leaderboard;
 pub mod me;
 pub mod organisers;
 pub mod progress;
