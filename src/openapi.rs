@@ -57,6 +57,9 @@ use crate::{routes, services};
         routes::admin_data::restore_step_day,
         routes::admin_data::suspend_participant,
         routes::admin_data::reinstate_participant,
+        routes::leaderboards::participants_board,
+        routes::leaderboards::my_rank,
+        routes::leaderboards::cohorts_board,
     ),
     components(schemas(
         services::campaigns::CampaignList,
@@ -120,6 +123,11 @@ use crate::{routes, services};
         services::review::ReviewDay,
         services::review::FlagList,
         services::review::StandingView,
+        services::leaderboard::BoardPage,
+        services::leaderboard::BoardEntry,
+        services::leaderboard::MyRank,
+        services::leaderboard::CohortBoard,
+        services::leaderboard::CohortEntry,
     )),
     modifiers(&BearerAuth, &ApiScope),
     tags(
@@ -129,6 +137,7 @@ use crate::{routes, services};
         (name = "me", description = "The participant's profile"),
         (name = "participation", description = "Joining, uploading steps, progress and milestones"),
         (name = "admin", description = "Campaign administration (organisers)"),
+        (name = "leaderboards", description = "Participant and cohort rankings"),
     )
 )]
 pub struct ApiDoc;

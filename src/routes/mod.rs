@@ -7,6 +7,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod docs;
 pub mod health;
+pub mod leaderboards;
 pub mod me;
 pub mod participation;
 
@@ -42,7 +43,8 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(campaigns::config)
             .configure(participation::config)
             .configure(admin::config)
-            .configure(admin_data::config),
+            .configure(admin_data::config)
+            .configure(leaderboards::config),
     )
     .default_service(web::to(not_found));
 }

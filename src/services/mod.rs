@@ -10,6 +10,7 @@ pub mod csv_lines;
 pub mod identity;
 pub mod imports;
 pub mod ingest;
+pub mod leaderboard;
 pub mod me;
 pub mod organisers;
 pub mod progress;

@@ -11,6 +11,7 @@ mod admin_review;
 mod admin_support;
 mod foundation;
 mod identity;
+mod leaderboards;
 mod migrations;
 mod props;
 mod settings;
