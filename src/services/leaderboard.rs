@@ -259,8 +259,8 @@ impl Scope {
     /// The figure ranked by.
     fn score(&self) -> SimpleExpr {
         match self.period {
-            Period::Total => Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)).into(),
-            Period::Day(_) => Expr::col((step_days::Entity, step_days::Column::Counted)).into(),
+            Period::Total => Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)),
+            Period::Day(_) => Expr::col((step_days::Entity, step_days::Column::Counted)),
         }
     }
 
@@ -638,8 +638,8 @@ pub async fn my_rank(db: &impl ConnectionTrait, audience: &Audience) -> ApiResul
     let below = scope.beside(db, &key, 2, false).await?;
     let mut ranks: HashMap<i64, u64> = HashMap::new();
     for s in std::iter::once(me.total_counted).chain(above.iter().chain(&below).map(|r| r.score)) {
-        if !ranks.contains_key(&s) {
-            ranks.insert(s, scope.rank_of(db, s).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = ranks.entry(s) {
+            slot.insert(scope.rank_of(db, s).await?);
         }
     }
     let rank_of = |s: i64| ranks.get(&s).copied().unwrap_or(0);
