@@ -1,9 +1,11 @@
 //! HTTP handlers, one module per resource. Each exposes `config` that mounts its own scope;
 //! handlers parse input, call one service function and map the result to a response DTO.
 
+pub mod admin_reports;
 pub mod auth;
 pub mod campaigns;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod leaderboards;
 pub mod me;
@@ -40,7 +42,9 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(me::config)
             .configure(campaigns::config)
             .configure(participation::config)
-            .configure(leaderboards::config),
+            .configure(leaderboards::config)
+            .configure(admin_reports::config)
+            .configure(events::config),
     )
     .default_service(web::to(not_found));
 }

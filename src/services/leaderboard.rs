@@ -278,23 +278,7 @@ impl Scope {
     }
 
     fn rows(&self) -> Select<enrollments::Entity> {
-        self.base()
-            .select_only()
-            .column_as(enrollments::Column::Id, "enrollment_id")
-            .column_as(self.score(), "score")
-            .column_as(enrollments::Column::TotalCounted, "total_counted")
-            .column_as(enrollments::Column::TotalSteps, "total_steps")
-            .column_as(enrollments::Column::Metres, "metres")
-            .column_as(enrollments::Column::StationsReached, "stations_reached")
-            .column_as(enrollments::Column::LastReachedOn, "last_reached_on")
-            .column_as(enrollments::Column::FinishedOn, "finished_on")
-            .column_as(enrollments::Column::DaysActive, "days_active")
-            .column_as(participants::Column::DisplayName, "display_name")
-            .column_as(participants::Column::StudentNo, "student_no")
-            .column_as(cohorts::Column::Name, "cohort_name")
-            .column_as(cohorts::Column::Path, "cohort_path")
-            .join(JoinType::InnerJoin, rel_participant())
-            .join(JoinType::LeftJoin, rel_cohort())
+        with_row_columns(self.base(), self.score())
     }
 
     /// How many rows are ranked.
@@ -363,6 +347,50 @@ impl Scope {
     }
 }
 
+/// The columns of a `BoardRow` on a query over enrollments.
+fn with_row_columns(q: Select<enrollments::Entity>, score: SimpleExpr) -> Select<enrollments::Entity> {
+    q.select_only()
+        .column_as(enrollments::Column::Id, "enrollment_id")
+        .column_as(score, "score")
+        .column_as(enrollments::Column::TotalCounted, "total_counted")
+        .column_as(enrollments::Column::TotalSteps, "total_steps")
+        .column_as(enrollments::Column::Metres, "metres")
+        .column_as(enrollments::Column::StationsReached, "stations_reached")
+        .column_as(enrollments::Column::LastReachedOn, "last_reached_on")
+        .column_as(enrollments::Column::FinishedOn, "finished_on")
+        .column_as(enrollments::Column::DaysActive, "days_active")
+        .column_as(enrollments::Column::Status, "status")
+        .column_as(participants::Column::DisplayName, "display_name")
+        .column_as(participants::Column::StudentNo, "student_no")
+        .column_as(cohorts::Column::Name, "cohort_name")
+        .column_as(cohorts::Column::Path, "cohort_path")
+        .join(JoinType::InnerJoin, rel_participant())
+        .join(JoinType::LeftJoin, rel_cohort())
+}
+
+/// Enrollments left off the boards (suspended), by id after `after_id`.
+///
+/// # Errors
+/// On database failure.
+pub async fn unranked_after(
+    db: &impl ConnectionTrait,
+    campaign_id: i32,
+    after_id: i32,
+    n: u64,
+) -> ApiResult<Vec<BoardRow>> {
+    let q = enrollments::Entity::find()
+        .filter(enrollments::Column::CampaignId.eq(campaign_id))
+        .filter(enrollments::Column::Status.ne(STATUS_ACTIVE))
+        .filter(enrollments::Column::Id.gt(after_id));
+    let score = Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)).into();
+    Ok(with_row_columns(q, score)
+        .order_by_asc(enrollments::Column::Id)
+        .limit(n)
+        .into_model::<BoardRow>()
+        .all(db)
+        .await?)
+}
+
 /// Ranks of a page from the rank of its first row: a row tied with the first shares its
 /// rank; any other row has exactly `offset + index` rows above it with more steps (every
 /// row before the page and every earlier row on the page with a different score), because
@@ -394,6 +422,7 @@ pub struct BoardRow {
     pub last_reached_on: Option<NaiveDate>,
     pub finished_on: Option<NaiveDate>,
     pub days_active: i32,
+    pub status: String,
     pub display_name: String,
     pub student_no: Option<String>,
     pub cohort_name: Option<String>,
@@ -529,7 +558,8 @@ pub struct BoardPage {
 }
 
 impl Audience {
-    fn entry(&self, rank: u64, r: BoardRow) -> BoardEntry {
+    /// A row as this audience may see it.
+    pub fn entry(&self, rank: u64, r: BoardRow) -> BoardEntry {
         let metres = if r.score == r.total_counted {
             r.metres
         } else {

@@ -2,6 +2,8 @@
 
 pub mod access;
 pub mod campaigns;
+pub mod events;
+pub mod export;
 pub mod identity;
 pub mod ingest;
 pub mod leaderboard;
@@ -10,3 +12,4 @@ pub mod organisers;
 pub mod progress;
 pub mod routes;
 pub mod seed;
+pub mod stats;

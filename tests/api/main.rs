@@ -3,5 +3,7 @@
 
 mod helpers;
 
+mod events;
+mod exports;
 mod foundation;
 mod leaderboards;
