@@ -259,8 +259,8 @@ impl Scope {
     /// The figure ranked by.
     fn score(&self) -> SimpleExpr {
         match self.period {
-            Period::Total => Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)).into(),
-            Period::Day(_) => Expr::col((step_days::Entity, step_days::Column::Counted)).into(),
+            Period::Total => Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)),
+            Period::Day(_) => Expr::col((step_days::Entity, step_days::Column::Counted)),
         }
     }
 
@@ -319,14 +319,25 @@ impl Scope {
     }
 
     /// Up to `n` rows right before (`above`) or after a key, in board order.
+    ///
+    /// Two queries instead of one with `OR`: first the rows tied with the key on the near
+    /// side, then the rows with strictly more (above) or fewer (below) steps. Each is one
+    /// range of `ix_enrollments_board`, where an `OR` of both would scan.
     async fn beside(&self, db: &impl ConnectionTrait, key: &RowKey, n: u64, above: bool) -> ApiResult<Vec<BoardRow>> {
-        let cond = if above { key.before(self) } else { key.after(self) };
-        let mut rows = self
-            .ordered(self.rows().filter(cond), above)
-            .limit(n)
-            .into_model::<BoardRow>()
-            .all(db)
-            .await?;
+        let mut rows = Vec::new();
+        for cond in key.sides(self, above) {
+            let want = n.saturating_sub(u64::try_from(rows.len()).unwrap_or(u64::MAX));
+            if want == 0 {
+                break;
+            }
+            let more = self
+                .ordered(self.rows().filter(cond), above)
+                .limit(want)
+                .into_model::<BoardRow>()
+                .all(db)
+                .await?;
+            rows.extend(more);
+        }
         if above {
             rows.reverse();
         }
@@ -339,11 +350,15 @@ impl Scope {
     /// # Errors
     /// On database failure.
     pub async fn after(&self, db: &impl ConnectionTrait, key: Option<&RowKey>, n: u64) -> ApiResult<Vec<BoardRow>> {
-        let mut q = self.rows();
-        if let Some(k) = key {
-            q = q.filter(k.after(self));
+        match key {
+            Some(k) => self.beside(db, k, n, false).await,
+            None => Ok(self
+                .ordered(self.rows(), false)
+                .limit(n)
+                .into_model::<BoardRow>()
+                .all(db)
+                .await?),
         }
-        Ok(self.ordered(q, false).limit(n).into_model::<BoardRow>().all(db).await?)
     }
 }
 
@@ -382,7 +397,7 @@ pub async fn unranked_after(
         .filter(enrollments::Column::CampaignId.eq(campaign_id))
         .filter(enrollments::Column::Status.ne(STATUS_ACTIVE))
         .filter(enrollments::Column::Id.gt(after_id));
-    let score = Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)).into();
+    let score = Expr::col((enrollments::Entity, enrollments::Column::TotalCounted));
     Ok(with_row_columns(q, score)
         .order_by_asc(enrollments::Column::Id)
         .limit(n)
@@ -448,41 +463,34 @@ impl From<&BoardRow> for RowKey {
 }
 
 impl RowKey {
-    fn score_is(&self, scope: &Scope) -> SimpleExpr {
-        Expr::expr(scope.score()).eq(self.score)
-    }
-
-    /// Rows that sort before this key.
-    fn before(&self, scope: &Scope) -> Condition {
+    /// The rows on one side of this key, nearest first: `[tied, strictly beyond]`, where
+    /// "tied" means the same score but sorting before (`above`) or after the key.
+    fn sides(&self, scope: &Scope, above: bool) -> [Condition; 2] {
         let lr = || Expr::col((enrollments::Entity, enrollments::Column::LastReachedOn));
         let id = || Expr::col((enrollments::Entity, enrollments::Column::Id));
-        let tie = match self.reached_on {
-            Some(d) => Condition::any()
+        let tie = match (self.reached_on, above) {
+            (Some(d), true) => Condition::any()
                 .add(lr().is_not_null().and(lr().lt(d)))
                 .add(lr().eq(d).and(id().lt(self.id))),
-            None => Condition::any()
+            (None, true) => Condition::any()
                 .add(lr().is_not_null())
                 .add(lr().is_null().and(id().lt(self.id))),
-        };
-        Condition::any()
-            .add(Expr::expr(scope.score()).gt(self.score))
-            .add(Condition::all().add(self.score_is(scope)).add(tie))
-    }
-
-    /// Rows that sort after this key.
-    fn after(&self, scope: &Scope) -> Condition {
-        let lr = || Expr::col((enrollments::Entity, enrollments::Column::LastReachedOn));
-        let id = || Expr::col((enrollments::Entity, enrollments::Column::Id));
-        let tie = match self.reached_on {
-            Some(d) => Condition::any()
+            (Some(d), false) => Condition::any()
                 .add(lr().is_null())
                 .add(lr().gt(d))
                 .add(lr().eq(d).and(id().gt(self.id))),
-            None => Condition::all().add(lr().is_null()).add(id().gt(self.id)),
+            (None, false) => Condition::all().add(lr().is_null()).add(id().gt(self.id)),
         };
-        Condition::any()
-            .add(Expr::expr(scope.score()).lt(self.score))
-            .add(Condition::all().add(self.score_is(scope)).add(tie))
+        let score = || Expr::expr(scope.score());
+        let beyond = if above {
+            score().gt(self.score)
+        } else {
+            score().lt(self.score)
+        };
+        [
+            Condition::all().add(score().eq(self.score)).add(tie),
+            Condition::all().add(beyond),
+        ]
     }
 }
 
@@ -668,8 +676,8 @@ pub async fn my_rank(db: &impl ConnectionTrait, audience: &Audience) -> ApiResul
     let below = scope.beside(db, &key, 2, false).await?;
     let mut ranks: HashMap<i64, u64> = HashMap::new();
     for s in std::iter::once(me.total_counted).chain(above.iter().chain(&below).map(|r| r.score)) {
-        if !ranks.contains_key(&s) {
-            ranks.insert(s, scope.rank_of(db, s).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = ranks.entry(s) {
+            slot.insert(scope.rank_of(db, s).await?);
         }
     }
     let rank_of = |s: i64| ranks.get(&s).copied().unwrap_or(0);
