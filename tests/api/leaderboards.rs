@@ -437,6 +437,16 @@ async fn ranking_among_100k_stays_cheap() {
             .expect("enrollments");
     }
     eprintln!("inserted {N} enrollments in {:?}", started.elapsed());
+    // As autovacuum would after a bulk load: planner statistics and the visibility map
+    // (PostgreSQL index-only scans need it).
+    let analyse = if app.database.is_postgres() {
+        "VACUUM ANALYZE enrollments"
+    } else {
+        "ANALYZE"
+    };
+    sea_orm::ConnectionTrait::execute_unprepared(&app.db, analyse)
+        .await
+        .expect("analyse");
     let scope = Scope {
         campaign_id: campaign.id,
         period: Period::Total,
