@@ -60,6 +60,12 @@ use crate::{routes, services};
         routes::leaderboards::participants_board,
         routes::leaderboards::my_rank,
         routes::leaderboards::cohorts_board,
+        routes::admin_reports::campaign_stats,
+        routes::admin_reports::export_participants,
+        routes::admin_reports::export_cohorts,
+        routes::admin_reports::export_steps,
+        routes::admin_reports::board_token,
+        routes::events::campaign_events,
     ),
     components(schemas(
         services::campaigns::CampaignList,
@@ -128,6 +134,12 @@ use crate::{routes, services};
         services::leaderboard::MyRank,
         services::leaderboard::CohortBoard,
         services::leaderboard::CohortEntry,
+        services::stats::CampaignStats,
+        services::stats::StatsSummary,
+        services::stats::DayPoint,
+        services::events::BoardToken,
+        services::events::UnlockEvent,
+        services::events::LeaderboardEvent,
     )),
     modifiers(&BearerAuth, &ApiScope),
     tags(
@@ -138,6 +150,7 @@ use crate::{routes, services};
         (name = "participation", description = "Joining, uploading steps, progress and milestones"),
         (name = "admin", description = "Campaign administration (organisers)"),
         (name = "leaderboards", description = "Participant and cohort rankings"),
+        (name = "reports", description = "Statistics, exports and live events for organisers"),
     )
 )]
 pub struct ApiDoc;

@@ -43,7 +43,13 @@ impl Application {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot bind {address}"))?;
         let port = listener.local_addr()?.port();
+        let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let events = Arc::new(crate::services::events::EventHub::new(postgres));
+        if postgres {
+            crate::services::events::start_listener(&db, events.clone()).await?;
+        }
         let state = AppState {
+            events,
             db,
             jwt: Arc::new(JwtKeys::new(&settings.auth)),
             wechat: WechatClient::new(&settings.wechat)?,

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
+    services::events::EventHub,
     settings::Settings,
 };
 
@@ -18,4 +19,6 @@ pub struct AppState {
     pub metrics: Metrics,
     pub jwt: Arc<JwtKeys>,
     pub wechat: WechatClient,
+    /// Live events: this instance's screens, fed via PostgreSQL NOTIFY or in process.
+    pub events: Arc<EventHub>,
 }

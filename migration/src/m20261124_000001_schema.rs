@@ -479,6 +479,21 @@ impl MigrationTrait for Migration {
             &[Enrollments::CampaignId, Enrollments::TotalCounted, Enrollments::Id],
         )
         .await?;
+        // Boards rank active enrollments only: with `status` in the key, counting the rows
+        // with more steps is an index-only range scan, and pages walk the index in order.
+        index(
+            manager,
+            "ix_enrollments_board",
+            Enrollments::Table,
+            &[
+                Enrollments::CampaignId,
+                Enrollments::Status,
+                Enrollments::TotalCounted,
+                Enrollments::LastReachedOn,
+                Enrollments::Id,
+            ],
+        )
+        .await?;
         index(
             manager,
             "ix_enrollments_cohort",

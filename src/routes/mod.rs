@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod admin_data;
+pub mod admin_reports;
 pub mod auth;
 pub mod campaigns;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod leaderboards;
 pub mod me;
@@ -44,7 +46,9 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(participation::config)
             .configure(admin::config)
             .configure(admin_data::config)
-            .configure(leaderboards::config),
+            .configure(leaderboards::config)
+            .configure(admin_reports::config)
+            .configure(events::config),
     )
     .default_service(web::to(not_found));
 }

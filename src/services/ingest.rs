@@ -253,6 +253,7 @@ async fn finish_upload(
     source: &str,
 ) -> ApiResult<UploadAnswer> {
     let outcome = ingest(&state.db, ctx, participant_id, &good, source).await?;
+    crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
     let progress = me::progress_view(&state.db, ctx, &outcome.enrollment).await?;
     let newly_unlocked = outcome
         .newly

@@ -278,23 +278,7 @@ impl Scope {
     }
 
     fn rows(&self) -> Select<enrollments::Entity> {
-        self.base()
-            .select_only()
-            .column_as(enrollments::Column::Id, "enrollment_id")
-            .column_as(self.score(), "score")
-            .column_as(enrollments::Column::TotalCounted, "total_counted")
-            .column_as(enrollments::Column::TotalSteps, "total_steps")
-            .column_as(enrollments::Column::Metres, "metres")
-            .column_as(enrollments::Column::StationsReached, "stations_reached")
-            .column_as(enrollments::Column::LastReachedOn, "last_reached_on")
-            .column_as(enrollments::Column::FinishedOn, "finished_on")
-            .column_as(enrollments::Column::DaysActive, "days_active")
-            .column_as(participants::Column::DisplayName, "display_name")
-            .column_as(participants::Column::StudentNo, "student_no")
-            .column_as(cohorts::Column::Name, "cohort_name")
-            .column_as(cohorts::Column::Path, "cohort_path")
-            .join(JoinType::InnerJoin, rel_participant())
-            .join(JoinType::LeftJoin, rel_cohort())
+        with_row_columns(self.base(), self.score())
     }
 
     /// How many rows are ranked.
@@ -335,14 +319,25 @@ impl Scope {
     }
 
     /// Up to `n` rows right before (`above`) or after a key, in board order.
+    ///
+    /// Two queries instead of one with `OR`: first the rows tied with the key on the near
+    /// side, then the rows with strictly more (above) or fewer (below) steps. Each is one
+    /// range of `ix_enrollments_board`, where an `OR` of both would scan.
     async fn beside(&self, db: &impl ConnectionTrait, key: &RowKey, n: u64, above: bool) -> ApiResult<Vec<BoardRow>> {
-        let cond = if above { key.before(self) } else { key.after(self) };
-        let mut rows = self
-            .ordered(self.rows().filter(cond), above)
-            .limit(n)
-            .into_model::<BoardRow>()
-            .all(db)
-            .await?;
+        let mut rows = Vec::new();
+        for cond in key.sides(self, above) {
+            let want = n.saturating_sub(u64::try_from(rows.len()).unwrap_or(u64::MAX));
+            if want == 0 {
+                break;
+            }
+            let more = self
+                .ordered(self.rows().filter(cond), above)
+                .limit(want)
+                .into_model::<BoardRow>()
+                .all(db)
+                .await?;
+            rows.extend(more);
+        }
         if above {
             rows.reverse();
         }
@@ -355,12 +350,60 @@ impl Scope {
     /// # Errors
     /// On database failure.
     pub async fn after(&self, db: &impl ConnectionTrait, key: Option<&RowKey>, n: u64) -> ApiResult<Vec<BoardRow>> {
-        let mut q = self.rows();
-        if let Some(k) = key {
-            q = q.filter(k.after(self));
+        match key {
+            Some(k) => self.beside(db, k, n, false).await,
+            None => Ok(self
+                .ordered(self.rows(), false)
+                .limit(n)
+                .into_model::<BoardRow>()
+                .all(db)
+                .await?),
         }
-        Ok(self.ordered(q, false).limit(n).into_model::<BoardRow>().all(db).await?)
     }
+}
+
+/// The columns of a `BoardRow` on a query over enrollments.
+fn with_row_columns(q: Select<enrollments::Entity>, score: SimpleExpr) -> Select<enrollments::Entity> {
+    q.select_only()
+        .column_as(enrollments::Column::Id, "enrollment_id")
+        .column_as(score, "score")
+        .column_as(enrollments::Column::TotalCounted, "total_counted")
+        .column_as(enrollments::Column::TotalSteps, "total_steps")
+        .column_as(enrollments::Column::Metres, "metres")
+        .column_as(enrollments::Column::StationsReached, "stations_reached")
+        .column_as(enrollments::Column::LastReachedOn, "last_reached_on")
+        .column_as(enrollments::Column::FinishedOn, "finished_on")
+        .column_as(enrollments::Column::DaysActive, "days_active")
+        .column_as(enrollments::Column::Status, "status")
+        .column_as(participants::Column::DisplayName, "display_name")
+        .column_as(participants::Column::StudentNo, "student_no")
+        .column_as(cohorts::Column::Name, "cohort_name")
+        .column_as(cohorts::Column::Path, "cohort_path")
+        .join(JoinType::InnerJoin, rel_participant())
+        .join(JoinType::LeftJoin, rel_cohort())
+}
+
+/// Enrollments left off the boards (suspended), by id after `after_id`.
+///
+/// # Errors
+/// On database failure.
+pub async fn unranked_after(
+    db: &impl ConnectionTrait,
+    campaign_id: i32,
+    after_id: i32,
+    n: u64,
+) -> ApiResult<Vec<BoardRow>> {
+    let q = enrollments::Entity::find()
+        .filter(enrollments::Column::CampaignId.eq(campaign_id))
+        .filter(enrollments::Column::Status.ne(STATUS_ACTIVE))
+        .filter(enrollments::Column::Id.gt(after_id));
+    let score = Expr::col((enrollments::Entity, enrollments::Column::TotalCounted));
+    Ok(with_row_columns(q, score)
+        .order_by_asc(enrollments::Column::Id)
+        .limit(n)
+        .into_model::<BoardRow>()
+        .all(db)
+        .await?)
 }
 
 /// Ranks of a page from the rank of its first row: a row tied with the first shares its
@@ -394,6 +437,7 @@ pub struct BoardRow {
     pub last_reached_on: Option<NaiveDate>,
     pub finished_on: Option<NaiveDate>,
     pub days_active: i32,
+    pub status: String,
     pub display_name: String,
     pub student_no: Option<String>,
     pub cohort_name: Option<String>,
@@ -419,41 +463,34 @@ impl From<&BoardRow> for RowKey {
 }
 
 impl RowKey {
-    fn score_is(&self, scope: &Scope) -> SimpleExpr {
-        Expr::expr(scope.score()).eq(self.score)
-    }
-
-    /// Rows that sort before this key.
-    fn before(&self, scope: &Scope) -> Condition {
+    /// The rows on one side of this key, nearest first: `[tied, strictly beyond]`, where
+    /// "tied" means the same score but sorting before (`above`) or after the key.
+    fn sides(&self, scope: &Scope, above: bool) -> [Condition; 2] {
         let lr = || Expr::col((enrollments::Entity, enrollments::Column::LastReachedOn));
         let id = || Expr::col((enrollments::Entity, enrollments::Column::Id));
-        let tie = match self.reached_on {
-            Some(d) => Condition::any()
+        let tie = match (self.reached_on, above) {
+            (Some(d), true) => Condition::any()
                 .add(lr().is_not_null().and(lr().lt(d)))
                 .add(lr().eq(d).and(id().lt(self.id))),
-            None => Condition::any()
+            (None, true) => Condition::any()
                 .add(lr().is_not_null())
                 .add(lr().is_null().and(id().lt(self.id))),
-        };
-        Condition::any()
-            .add(Expr::expr(scope.score()).gt(self.score))
-            .add(Condition::all().add(self.score_is(scope)).add(tie))
-    }
-
-    /// Rows that sort after this key.
-    fn after(&self, scope: &Scope) -> Condition {
-        let lr = || Expr::col((enrollments::Entity, enrollments::Column::LastReachedOn));
-        let id = || Expr::col((enrollments::Entity, enrollments::Column::Id));
-        let tie = match self.reached_on {
-            Some(d) => Condition::any()
+            (Some(d), false) => Condition::any()
                 .add(lr().is_null())
                 .add(lr().gt(d))
                 .add(lr().eq(d).and(id().gt(self.id))),
-            None => Condition::all().add(lr().is_null()).add(id().gt(self.id)),
+            (None, false) => Condition::all().add(lr().is_null()).add(id().gt(self.id)),
         };
-        Condition::any()
-            .add(Expr::expr(scope.score()).lt(self.score))
-            .add(Condition::all().add(self.score_is(scope)).add(tie))
+        let score = || Expr::expr(scope.score());
+        let beyond = if above {
+            score().gt(self.score)
+        } else {
+            score().lt(self.score)
+        };
+        [
+            Condition::all().add(score().eq(self.score)).add(tie),
+            Condition::all().add(beyond),
+        ]
     }
 }
 
@@ -529,7 +566,8 @@ pub struct BoardPage {
 }
 
 impl Audience {
-    fn entry(&self, rank: u64, r: BoardRow) -> BoardEntry {
+    /// A row as this audience may see it.
+    pub fn entry(&self, rank: u64, r: BoardRow) -> BoardEntry {
         let metres = if r.score == r.total_counted {
             r.metres
         } else {

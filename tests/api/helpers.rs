@@ -24,8 +24,16 @@ pub struct TestApp {
 
 /// Where a test's database lives, so it can be removed afterwards.
 pub enum TestDatabase {
-    Sqlite { _dir: tempfile::TempDir, path: PathBuf },
-    Postgres { admin_url: String, name: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another `TestApp`'s database (see `spawn_app_on`): its owner removes it.
+    Shared,
 }
 
 impl TestDatabase {
@@ -112,6 +120,24 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings
 }
 
+/// Spawns a second instance on an existing database (e.g. another `TestApp`'s
+/// `database_url()`), as several `serve` instances share one PostgreSQL.
+pub async fn spawn_app_on(url: &str) -> TestApp {
+    let settings = test_settings(url);
+    let app = Application::build(settings.clone()).await.expect("build app");
+    let port = app.port();
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: Client::builder().build().expect("client"),
+        db,
+        settings,
+        database: TestDatabase::Shared,
+    }
+}
+
 /// Spawns the app with the `test` settings.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -137,6 +163,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// The URL of this app's database.
+    pub fn database_url(&self) -> String {
+        use secrecy::ExposeSecret;
+        self.settings.database.url.expose_secret().to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -366,3 +366,123 @@ async fn cohort_board_ranks_children_by_each_metric() {
     let resp = app.get_auth(&format!("{path}?parent=424242"), &t[0]).await;
     assert_problem(resp, 404, "cohort_not_found").await;
 }
+
+/// Measures ranking one participant among 100,000 (`cargo test --test api -- --ignored
+/// ranking_among_100k --nocapture`).
+#[tokio::test]
+#[ignore = "benchmark: inserts 100,000 enrollments"]
+async fn ranking_among_100k_stays_cheap() {
+    use longmarch::{
+        models::{campaigns, participants},
+        services::leaderboard::{Period, Scope},
+    };
+    use rand::Rng;
+    use sea_orm::{QueryOrder, Set};
+    const N: i32 = 100_000;
+    let app = spawn_app().await;
+    let campaign = campaigns::Model::find_by_slug(&app.db, DEMO)
+        .await
+        .expect("query")
+        .expect("demo");
+    let class = cohort_id(&app, "计算机学院/软件2301").await;
+    let now = Utc::now();
+    let started = std::time::Instant::now();
+    let mut rng = rand::rng();
+    for chunk in (0..N).collect::<Vec<_>>().chunks(2_000) {
+        let people = chunk.iter().map(|i| participants::ActiveModel {
+            openid: Set(format!("bench-{i}")),
+            display_name: Set(format!("走者{i}")),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(now),
+            ..Default::default()
+        });
+        participants::Entity::insert_many(people)
+            .exec(&app.db)
+            .await
+            .expect("participants");
+    }
+    let ids: Vec<i32> = participants::Entity::find()
+        .order_by_asc(participants::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("ids")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    for chunk in ids.chunks(2_000) {
+        let rows: Vec<enrollments::ActiveModel> = chunk
+            .iter()
+            .map(|id| {
+                let counted = rng.random_range(0..1_000_000_i64);
+                enrollments::ActiveModel {
+                    campaign_id: Set(campaign.id),
+                    participant_id: Set(*id),
+                    cohort_id: Set(Some(class)),
+                    status: Set("active".to_owned()),
+                    total_steps: Set(counted),
+                    total_counted: Set(counted),
+                    days_active: Set(1),
+                    metres: Set(counted * 1000 / 18),
+                    stations_reached: Set(1),
+                    joined_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        enrollments::Entity::insert_many(rows)
+            .exec(&app.db)
+            .await
+            .expect("enrollments");
+    }
+    eprintln!("inserted {N} enrollments in {:?}", started.elapsed());
+    // As autovacuum would after a bulk load: planner statistics and the visibility map
+    // (PostgreSQL index-only scans need it).
+    let analyse = if app.database.is_postgres() {
+        "VACUUM ANALYZE enrollments"
+    } else {
+        "ANALYZE"
+    };
+    sea_orm::ConnectionTrait::execute_unprepared(&app.db, analyse)
+        .await
+        .expect("analyse");
+    let scope = Scope {
+        campaign_id: campaign.id,
+        period: Period::Total,
+        cohorts: None,
+    };
+    for (label, score) in [("top", 999_999_i64), ("middle", 500_000), ("bottom", 0)] {
+        let t = std::time::Instant::now();
+        let reps = 20;
+        let mut rank = 0;
+        for _ in 0..reps {
+            rank = scope.rank_of(&app.db, score).await.expect("rank");
+        }
+        eprintln!(
+            "rank of a {label} participant: {rank} in {:?} per query",
+            t.elapsed() / reps
+        );
+    }
+    let t = std::time::Instant::now();
+    let page = scope.page(&app.db, 20, 0).await.expect("page");
+    eprintln!("board top page: {} rows in {:?}", page.len(), t.elapsed());
+    let t = std::time::Instant::now();
+    let page = scope.page(&app.db, 20, 50_000).await.expect("page");
+    eprintln!("board page at offset 50,000: {} rows in {:?}", page.len(), t.elapsed());
+    let token = login(&app, "bench-50000").await;
+    let t = std::time::Instant::now();
+    let resp = app
+        .get_auth(
+            &format!("/api/v1/campaigns/{DEMO}/leaderboards/participants/me"),
+            &token,
+        )
+        .await;
+    let body = json(resp).await;
+    eprintln!(
+        "GET …/participants/me (rank {} of {}) over HTTP in {:?}",
+        body["rank"],
+        body["total"],
+        t.elapsed()
+    );
+}

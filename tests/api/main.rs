@@ -9,6 +9,8 @@ mod admin_cohorts;
 mod admin_imports;
 mod admin_review;
 mod admin_support;
+mod events;
+mod exports;
 mod foundation;
 mod identity;
 mod leaderboards;

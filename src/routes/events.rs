@@ -1,0 +1,82 @@
+//! Server-Sent Events for a campaign's live screen.
+
+use std::convert::Infallible;
+
+use actix_web::{HttpRequest, HttpResponse, get, http::header, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::{
+    auth::extract::claims,
+    error::{ApiError, ApiResult},
+    services::{events, leaderboard::Viewer},
+    state::AppState,
+};
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(campaign_events);
+}
+
+/// Query of the events stream, for clients that can't set headers (`EventSource`).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// A board or organiser token, when no `Authorization` header can be sent.
+    pub access_token: Option<String>,
+    /// Same as the `Last-Event-ID` header.
+    pub last_event_id: Option<String>,
+}
+
+fn viewer(state: &AppState, req: &HttpRequest, query: &EventsQuery) -> ApiResult<Viewer> {
+    let from_header = claims(req)?;
+    let from_query = match (&from_header, &query.access_token) {
+        (None, Some(token)) => Some(
+            state
+                .jwt
+                .verify(token)
+                .map_err(|_| ApiError::unauthorized("invalid_token", "The token is not valid."))?,
+        ),
+        _ => None,
+    };
+    Viewer::from_claims(from_header.or(from_query))
+}
+
+/// Live events: `unlock` (who reached which station; with an `id` for `Last-Event-ID`
+/// resume), `leaderboard` (top 10 when it changed, at most once a second), `stats` (every
+/// few seconds), `resync` (missed events could not be replayed), heartbeat comments.
+/// Organisers with access, or a board token of this campaign.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(("slug" = String, Path), EventsQuery),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String),
+        (status = 403, description = "organiser_only, board_token_scope", content_type = "application/problem+json"),
+        (status = 404, description = "campaign_not_found", content_type = "application/problem+json")
+    )
+)]
+#[get("/campaigns/{slug}/events")]
+pub async fn campaign_events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    query: web::Query<EventsQuery>,
+) -> ApiResult<HttpResponse> {
+    let who = viewer(&state, &req, &query)?;
+    let last_id = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query.last_event_id.clone())
+        .filter(|s| !s.is_empty());
+    let rx = events::open_stream(&state, &who, &slug, last_id).await?;
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body))
+}

@@ -1,0 +1,517 @@
+//! Live events for an organiser's screen, as Server-Sent Events.
+//!
+//! An upload publishes one envelope per campaign (its new unlocks; any envelope also means
+//! "steps changed"). On PostgreSQL the envelope goes out with `NOTIFY longmarch_events` and
+//! every instance — the publishing one included — receives it through its `LISTEN`
+//! connection, so all instances see the same events in the same order. On SQLite (a single
+//! instance) it is delivered in process. Each instance fans envelopes out to its screens
+//! through a tokio broadcast channel and keeps the last unlocks per campaign in a small ring
+//! so a reconnecting screen resumes after its `Last-Event-ID`.
+//!
+//! A screen gets: replayed unlocks, then a `leaderboard` and a `stats` snapshot; then each
+//! `unlock` as it happens, `leaderboard` (top 10) when it changed — at most once a second —
+//! `stats` every few seconds and a heartbeat comment.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::Rng;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use utoipa::ToSchema;
+
+use crate::{
+    auth::{Organiser, jwt::Role},
+    error::{ApiError, ApiResult},
+    models::{cohorts, enrollments, participants},
+    services::{
+        access::require_campaign_access,
+        leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry, Period, Scope},
+        progress::{CampaignCtx, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
+        stats,
+    },
+    state::AppState,
+};
+
+/// The PostgreSQL notification channel.
+pub const CHANNEL: &str = "longmarch_events";
+/// Unlocks kept per campaign for `Last-Event-ID` resume.
+pub const RING: usize = 256;
+/// Most unlocks in one notification (PostgreSQL payloads must stay under 8000 bytes).
+const UNLOCKS_PER_NOTIFY: usize = 10;
+/// Timing of a screen's stream.
+pub const LEADERBOARD_MIN_GAP: Duration = Duration::from_secs(1);
+pub const STATS_EVERY: Duration = Duration::from_secs(5);
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
+
+/// A subject reached a station.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnlockEvent {
+    /// The SSE event id (unique across instances).
+    pub id: String,
+    /// `participant` or `cohort`.
+    pub subject: String,
+    /// Display name of the participant, or the cohort's path.
+    pub name: String,
+    pub station_seq: i32,
+    pub station_name: String,
+    pub reached_on: NaiveDate,
+    pub unlocked_at: DateTime<Utc>,
+}
+
+/// What crosses instances: a campaign's steps changed, with the unlocks that came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub campaign_id: i32,
+    #[serde(default)]
+    pub unlocks: Vec<UnlockEvent>,
+}
+
+/// This instance's subscribers and recent unlocks.
+pub struct EventHub {
+    tx: broadcast::Sender<Arc<Envelope>>,
+    ring: Mutex<HashMap<i32, VecDeque<UnlockEvent>>>,
+    notify: bool,
+}
+
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHub")
+            .field("notify", &self.notify)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new screen's view of the hub: the live feed and what to replay.
+pub struct Subscription {
+    pub rx: broadcast::Receiver<Arc<Envelope>>,
+    /// Unlocks after the client's last id; `None` when that id is no longer buffered.
+    pub replay: Option<Vec<UnlockEvent>>,
+}
+
+impl EventHub {
+    /// A hub that publishes through PostgreSQL `NOTIFY` when `notify`, else in process.
+    pub fn new(notify: bool) -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        Self {
+            tx,
+            ring: Mutex::new(HashMap::new()),
+            notify,
+        }
+    }
+
+    /// Delivers an envelope to this instance's screens and buffers its unlocks.
+    pub fn deliver(&self, env: Envelope) {
+        // The ring and the send share the lock with `subscribe`, so a new screen sees each
+        // unlock exactly once: in its replay or on its receiver.
+        let mut ring = self.ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let buf = ring.entry(env.campaign_id).or_default();
+        for u in &env.unlocks {
+            if buf.len() == RING {
+                buf.pop_front();
+            }
+            buf.push_back(u.clone());
+        }
+        // No receivers is fine: nobody is watching.
+        drop(self.tx.send(Arc::new(env)));
+    }
+
+    /// Subscribes a screen; with `last_id`, also the unlocks it missed.
+    pub fn subscribe(&self, campaign_id: i32, last_id: Option<&str>) -> Subscription {
+        let ring = self.ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rx = self.tx.subscribe();
+        let replay = match last_id {
+            None => Some(Vec::new()),
+            Some(id) => ring.get(&campaign_id).and_then(|buf| {
+                buf.iter()
+                    .position(|u| u.id == id)
+                    .map(|i| buf.iter().skip(i + 1).cloned().collect())
+            }),
+        };
+        Subscription { rx, replay }
+    }
+
+    /// Publishes an envelope to every instance.
+    ///
+    /// # Errors
+    /// When the notification can't be sent.
+    pub async fn publish(&self, db: &DatabaseConnection, env: Envelope) -> ApiResult<()> {
+        if !self.notify {
+            self.deliver(env);
+            return Ok(());
+        }
+        let mut chunks: Vec<Vec<UnlockEvent>> = env.unlocks.chunks(UNLOCKS_PER_NOTIFY).map(<[_]>::to_vec).collect();
+        if chunks.is_empty() {
+            chunks.push(Vec::new());
+        }
+        for unlocks in chunks {
+            let payload = serde_json::to_string(&Envelope {
+                campaign_id: env.campaign_id,
+                unlocks,
+            })
+            .map_err(anyhow::Error::from)?;
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), payload.into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts listening on PostgreSQL: returns once `LISTEN` is in place, then delivers every
+/// notification to `hub` from a background task.
+///
+/// # Errors
+/// When the listening connection can't be opened.
+pub async fn start_listener(db: &DatabaseConnection, hub: Arc<EventHub>) -> anyhow::Result<()> {
+    use sea_orm::sqlx::postgres::PgListener;
+    let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+    listener.listen(CHANNEL).await?;
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(n) => match serde_json::from_str::<Envelope>(n.payload()) {
+                    Ok(env) => hub.deliver(env),
+                    Err(e) => tracing::warn!(error = %e, "ignoring a malformed event notification"),
+                },
+                Err(sea_orm::sqlx::Error::PoolClosed) => break,
+                Err(e) => {
+                    // `recv` reconnects on the next call; notifications in the gap are lost,
+                    // and screens catch up with the next leaderboard and stats.
+                    tracing::warn!(error = %e, "event listener lost its connection; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+fn new_event_id() -> String {
+    format!(
+        "{:x}-{:08x}",
+        Utc::now().timestamp_millis(),
+        rand::rng().random::<u32>()
+    )
+}
+
+/// Publishes what an upload changed. Failures are logged, never returned: the steps are
+/// already stored and the screens catch up with their next snapshots.
+#[tracing::instrument(skip_all, fields(campaign = %ctx.campaign.slug))]
+pub async fn after_upload(
+    state: &AppState,
+    ctx: &CampaignCtx,
+    enrollment: &enrollments::Model,
+    newly: &[(i32, NaiveDate)],
+) {
+    if let Err(e) = publish_upload(state, ctx, enrollment, newly).await {
+        tracing::warn!(error = %e, "could not publish live events");
+    }
+}
+
+async fn publish_upload(
+    state: &AppState,
+    ctx: &CampaignCtx,
+    enrollment: &enrollments::Model,
+    newly: &[(i32, NaiveDate)],
+) -> ApiResult<()> {
+    let mut unlocks = Vec::new();
+    if !newly.is_empty() {
+        let (subject, name) = match (ctx.cohort_mode(), enrollment.cohort_id) {
+            (true, Some(id)) => (
+                SUBJECT_COHORT,
+                cohorts::Entity::find_by_id(id).one(&state.db).await?.map(|c| c.path),
+            ),
+            _ => (
+                SUBJECT_PARTICIPANT,
+                participants::Entity::find_by_id(enrollment.participant_id)
+                    .one(&state.db)
+                    .await?
+                    .map(|p| p.display_name),
+            ),
+        };
+        let now = Utc::now();
+        for (seq, day) in newly {
+            unlocks.push(UnlockEvent {
+                id: new_event_id(),
+                subject: subject.to_owned(),
+                name: name.clone().unwrap_or_default(),
+                station_seq: *seq,
+                station_name: ctx.station(*seq).map(|s| s.name.clone()).unwrap_or_default(),
+                reached_on: *day,
+                unlocked_at: now,
+            });
+        }
+    }
+    state
+        .events
+        .publish(
+            &state.db,
+            Envelope {
+                campaign_id: ctx.campaign.id,
+                unlocks,
+            },
+        )
+        .await
+}
+
+/// `POST /admin/campaigns/{slug}/board-token`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BoardToken {
+    /// Send as a bearer token, or as `?access_token=` where headers can't be set (`EventSource`).
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub campaign: String,
+}
+
+/// Issues a read-only token for a campaign's live screen.
+///
+/// # Errors
+/// 404 `campaign_not_found` (also without access); on database failure.
+#[tracing::instrument(skip(state, organiser), fields(campaign = %slug))]
+pub async fn board_token(state: &AppState, organiser: &Organiser, slug: &str) -> ApiResult<BoardToken> {
+    let campaign = require_campaign_access(&state.db, organiser, slug).await?;
+    let issued = state
+        .jwt
+        .issue(organiser.id, Role::Board, Some(campaign.slug.clone()))?;
+    Ok(BoardToken {
+        token: issued.token,
+        expires_at: issued.expires_at,
+        campaign: campaign.slug,
+    })
+}
+
+/// The `leaderboard` event: top 10 participants and the top-level cohorts by progress.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LeaderboardEvent {
+    pub participants: Vec<BoardEntry>,
+    pub cohorts: Vec<CohortEntry>,
+}
+
+async fn leaderboard_snapshot(db: &DatabaseConnection, audience: &Audience) -> ApiResult<LeaderboardEvent> {
+    let scope = Scope {
+        campaign_id: audience.ctx.campaign.id,
+        period: Period::Total,
+        cohorts: None,
+    };
+    let top = scope.page(db, 10, 0).await?;
+    let participants = top.into_iter().map(|(rank, r)| audience.entry(rank, r)).collect();
+    let cohorts = leaderboard::cohorts_board(
+        db,
+        audience,
+        CohortBoardQuery {
+            parent: None,
+            metric: Some("progress".to_owned()),
+        },
+    )
+    .await?
+    .items;
+    Ok(LeaderboardEvent { participants, cohorts })
+}
+
+/// An SSE frame of already serialised (single-line) JSON.
+fn raw_frame(event: &str, json: &str) -> Bytes {
+    Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
+}
+
+/// One SSE frame.
+fn frame(event: &str, id: Option<&str>, data: &impl Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
+    let mut out = String::with_capacity(json.len() + 48);
+    if let Some(id) = id {
+        out.push_str("id: ");
+        out.push_str(id);
+        out.push('\n');
+    }
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\ndata: ");
+    out.push_str(&json);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+/// Opens a screen's session: checks who may watch and subscribes before the stream starts,
+/// so no event between the request and the first frame is lost.
+///
+/// # Errors
+/// 403 `organiser_only` for participants, `board_token_scope`; 404 `campaign_not_found`.
+#[tracing::instrument(skip(state, viewer, last_id), fields(campaign = %slug))]
+pub async fn open_stream(
+    state: &AppState,
+    viewer: &leaderboard::Viewer,
+    slug: &str,
+    last_id: Option<String>,
+) -> ApiResult<mpsc::Receiver<Bytes>> {
+    if matches!(viewer, leaderboard::Viewer::Participant(_)) {
+        return Err(ApiError::forbidden(
+            "organiser_only",
+            "Live events are for organisers and board screens.",
+        ));
+    }
+    let mut audience = leaderboard::open(&state.db, viewer, slug).await?;
+    // A screen is public: never student numbers.
+    audience.organiser = false;
+    let sub = state.events.subscribe(audience.ctx.campaign.id, last_id.as_deref());
+    let (tx, rx) = mpsc::channel(64);
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = run_session(&state, &audience, sub, last_id.is_some(), &tx).await {
+            tracing::debug!(error = %e, "event stream ended");
+        }
+    });
+    Ok(rx)
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error("client went away")]
+    Gone,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+async fn send(tx: &mpsc::Sender<Bytes>, b: Bytes) -> Result<(), SessionEnd> {
+    tx.send(b).await.map_err(|_| SessionEnd::Gone)
+}
+
+async fn run_session(
+    state: &AppState,
+    audience: &Audience,
+    mut sub: Subscription,
+    resuming: bool,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<(), SessionEnd> {
+    let db = &state.db;
+    let cid = audience.ctx.campaign.id;
+    send(tx, Bytes::from_static(b"retry: 3000\n\n")).await?;
+    match sub.replay.take() {
+        Some(missed) => {
+            for u in &missed {
+                send(tx, frame("unlock", Some(&u.id), u)).await?;
+            }
+        }
+        None if resuming => {
+            send(
+                tx,
+                frame("resync", None, &serde_json::json!({ "reason": "resume point lost" })),
+            )
+            .await?;
+        }
+        None => {}
+    }
+    // Compared as JSON: only a changed board is sent again.
+    let mut board = serde_json::to_string(&leaderboard_snapshot(db, audience).await?).unwrap_or_default();
+    send(tx, raw_frame("leaderboard", &board)).await?;
+    let mut figures = stats::summary(db, &audience.ctx).await?;
+    send(tx, frame("stats", None, &figures)).await?;
+
+    let start = tokio::time::Instant::now();
+    let mut board_tick = tokio::time::interval_at(start + LEADERBOARD_MIN_GAP, LEADERBOARD_MIN_GAP);
+    let mut stats_tick = tokio::time::interval_at(start + STATS_EVERY, STATS_EVERY);
+    let mut heartbeat = tokio::time::interval_at(start + HEARTBEAT_EVERY, HEARTBEAT_EVERY);
+    for t in [&mut board_tick, &mut stats_tick, &mut heartbeat] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    let mut dirty = false;
+    loop {
+        tokio::select! {
+            msg = sub.rx.recv() => match msg {
+                Ok(env) if env.campaign_id == cid => {
+                    for u in &env.unlocks {
+                        send(tx, frame("unlock", Some(&u.id), u)).await?;
+                    }
+                    dirty = true;
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    send(tx, frame("resync", None, &serde_json::json!({ "reason": "screen fell behind" }))).await?;
+                    dirty = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = board_tick.tick() => {
+                if dirty {
+                    dirty = false;
+                    let fresh = serde_json::to_string(&leaderboard_snapshot(db, audience).await?).unwrap_or_default();
+                    if fresh != board {
+                        board = fresh;
+                        send(tx, raw_frame("leaderboard", &board)).await?;
+                    }
+                }
+            }
+            _ = stats_tick.tick() => {
+                figures = stats::summary(db, &audience.ctx).await.unwrap_or(figures);
+                send(tx, frame("stats", None, &figures)).await?;
+            }
+            _ = heartbeat.tick() => {
+                send(tx, Bytes::from_static(b": heartbeat\n\n")).await?;
+            }
+            () = tx.closed() => return Err(SessionEnd::Gone),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unlock(id: &str) -> UnlockEvent {
+        UnlockEvent {
+            id: id.to_owned(),
+            subject: "cohort".to_owned(),
+            name: "计算机学院/软件2301".to_owned(),
+            station_seq: 1,
+            station_name: "瑞金出发".to_owned(),
+            reached_on: NaiveDate::from_ymd_opt(2026, 11, 24).expect("date"),
+            unlocked_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn resume_replays_only_what_came_after_the_last_id() {
+        let hub = EventHub::new(false);
+        hub.deliver(Envelope {
+            campaign_id: 1,
+            unlocks: vec![unlock("a"), unlock("b"), unlock("c")],
+        });
+        let ids = |s: Subscription| s.replay.map(|r| r.into_iter().map(|u| u.id).collect::<Vec<_>>());
+        assert_eq!(
+            ids(hub.subscribe(1, Some("a"))),
+            Some(vec!["b".to_owned(), "c".to_owned()])
+        );
+        assert_eq!(ids(hub.subscribe(1, Some("c"))), Some(vec![]));
+        assert_eq!(ids(hub.subscribe(1, Some("zz"))), None);
+        assert_eq!(ids(hub.subscribe(2, Some("a"))), None);
+        assert_eq!(ids(hub.subscribe(1, None)), Some(vec![]));
+    }
+
+    #[test]
+    fn the_ring_keeps_the_latest_unlocks() {
+        let hub = EventHub::new(false);
+        for i in 0..(RING + 5) {
+            hub.deliver(Envelope {
+                campaign_id: 1,
+                unlocks: vec![unlock(&i.to_string())],
+            });
+        }
+        assert!(hub.subscribe(1, Some("0")).replay.is_none());
+        assert_eq!(hub.subscribe(1, Some("5")).replay.map(|r| r.len()), Some(RING - 1));
+    }
+
+    #[test]
+    fn frames_follow_the_sse_format() {
+        let f = frame("unlock", Some("x1"), &serde_json::json!({ "a": "b\nc" }));
+        assert_eq!(&f[..], b"id: x1\nevent: unlock\ndata: {\"a\":\"b\\nc\"}\n\n");
+    }
+}
