@@ -177,6 +177,24 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(classify_db(err), DbClass::Unique)
 }
 
+/// True when a transaction failed only because of a concurrent one and is safe to run again:
+/// a unique violation (the other inserted first), a PostgreSQL deadlock (40P01) or
+/// serialisation failure (40001), or SQLite still busy or locked after its busy timeout.
+pub fn is_retryable(err: &DbErr) -> bool {
+    if is_unique_violation(err) {
+        return true;
+    }
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("40P01" | "40001" | "5" | "6" | "517"))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]

@@ -68,6 +68,25 @@ impl PartialOrd for RankKey {
     }
 }
 
+/// Ranks of a page from the rank of its first row: a row tied with the first shares its
+/// rank; any other row has exactly `offset + index` rows above it with more steps (every
+/// row before the page and every earlier row on the page with a different score), because
+/// the page is ordered by score.
+pub fn page_ranks(first_rank: u64, offset: u64, scores: impl IntoIterator<Item = i64>) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut prev: Option<(i64, u64)> = None;
+    for (i, s) in (0u64..).zip(scores) {
+        let rank = match prev {
+            None => first_rank,
+            Some((ps, pr)) if ps == s => pr,
+            Some(_) => offset + i + 1,
+        };
+        out.push(rank);
+        prev = Some((s, rank));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +205,15 @@ mod tests {
                 prop_assert!(a < b);
             }
         }
+    }
+
+    #[test]
+    fn page_ranks_follow_competition_ranking_across_pages() {
+        // Whole board: 90 80 80 70 70 70 60 → 1 2 2 4 4 4 7.
+        assert_eq!(page_ranks(1, 0, [90, 80, 80, 70]), vec![1, 2, 2, 4]);
+        // Page starting inside a tie of 70s at offset 4: first rank from the count query.
+        assert_eq!(page_ranks(4, 4, [70, 70, 60]), vec![4, 4, 7]);
+        assert_eq!(page_ranks(2, 2, [80, 70]), vec![2, 4]);
+        assert!(page_ranks(1, 0, []).is_empty());
     }
 }

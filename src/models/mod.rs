@@ -6,6 +6,7 @@ pub mod entities;
 
 pub mod campaigns;
 pub mod cohorts;
+pub mod enrollments;
 pub mod routes;
 
 pub use entities::prelude::*;

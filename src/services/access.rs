@@ -10,11 +10,8 @@ use crate::{
     auth::Organiser,
     error::{ApiError, ApiResult},
     models::{campaign_grants, campaigns},
+    services,
 };
-
-fn not_found(slug: &str) -> ApiError {
-    ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists."))
-}
 
 /// Loads a campaign the organiser may administer.
 ///
@@ -27,13 +24,11 @@ pub async fn require_campaign_access(
     organiser: &Organiser,
     slug: &str,
 ) -> ApiResult<campaigns::Model> {
-    let campaign = campaigns::Model::find_by_slug(db, slug)
-        .await?
-        .ok_or_else(|| not_found(slug))?;
+    let campaign = services::campaigns::find_any(db, slug).await?;
     if can_access(db, organiser, &campaign).await? {
         Ok(campaign)
     } else {
-        Err(not_found(slug))
+        Err(services::campaigns::not_found(slug))
     }
 }
 

@@ -123,6 +123,21 @@ pub async fn list_public(db: &impl ConnectionTrait, limit: u64, offset: u64) -> 
     Ok(CampaignList { items, total })
 }
 
+/// The one answer for a campaign a caller may not see, whether it exists or not.
+pub fn not_found(slug: &str) -> ApiError {
+    ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists."))
+}
+
+/// Loads a campaign by slug, drafts included (for organisers' and operators' tools).
+///
+/// # Errors
+/// 404 `campaign_not_found` for unknown slugs.
+pub async fn find_any(db: &impl ConnectionTrait, slug: &str) -> ApiResult<campaigns::Model> {
+    campaigns::Model::find_by_slug(db, slug)
+        .await?
+        .ok_or_else(|| not_found(slug))
+}
+
 /// Loads a campaign the public may see.
 ///
 /// # Errors
@@ -131,7 +146,7 @@ pub async fn find_public(db: &impl ConnectionTrait, slug: &str) -> ApiResult<cam
     campaigns::Model::find_by_slug(db, slug)
         .await?
         .filter(campaigns::Model::is_public)
-        .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))
+        .ok_or_else(|| not_found(slug))
 }
 
 /// A public campaign with its route outline (stations without stories) and cohort names.

@@ -380,10 +380,7 @@ pub async fn join(
     let display_name = req.display_name.as_deref().map(parse_display_name).transpose()?;
     let student_no = req.student_no.as_deref().map(parse_student_no).transpose()?;
     let txn = crate::db::begin_write(db).await?;
-    let campaign = campaigns::Model::find_by_slug(&txn, slug)
-        .await?
-        .filter(campaigns::Model::is_public)
-        .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
+    let campaign = crate::services::campaigns::find_public(&txn, slug).await?;
     if campaign.status != campaigns::ACTIVE {
         return Err(ApiError::conflict(
             "campaign_not_open",
@@ -472,25 +469,9 @@ pub async fn join(
     }
 
     let now = Utc::now();
-    let enrollment = enrollments::ActiveModel {
-        campaign_id: Set(campaign.id),
-        participant_id: Set(participant_id),
-        cohort_id: Set(cohort.as_ref().map(|c| c.id)),
-        status: Set("active".to_owned()),
-        suspend_reason: Set(None),
-        total_steps: Set(0),
-        total_counted: Set(0),
-        days_active: Set(0),
-        metres: Set(0),
-        stations_reached: Set(0),
-        last_reached_on: Set(None),
-        finished_on: Set(None),
-        joined_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    let enrollment = enrollments::new_active(campaign.id, participant_id, cohort.as_ref().map(|c| c.id), now)
+        .insert(&txn)
+        .await?;
     if let Some(cohort) = &cohort {
         crate::services::progress::on_member_joined(&txn, &campaign, cohort).await?;
     }

@@ -32,7 +32,6 @@ use crate::{
         csv_lines::{CsvLines, LineError, LineErrors, columns},
         ingest::{self, SOURCE_IMPORT},
         progress::CampaignCtx,
-        review::STATUS_SUSPENDED,
     },
 };
 
@@ -267,7 +266,7 @@ async fn enrolled_by_student_no(
         .select_only()
         .column(enrollments::Column::ParticipantId)
         .filter(enrollments::Column::CampaignId.eq(campaign_id))
-        .filter(enrollments::Column::Status.eq(STATUS_SUSPENDED))
+        .filter(enrollments::Column::Status.eq(enrollments::SUSPENDED))
         .into_tuple::<i32>()
         .all(db)
         .await?

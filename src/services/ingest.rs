@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -253,7 +252,10 @@ async fn finish_upload(
     source: &str,
 ) -> ApiResult<UploadAnswer> {
     let outcome = ingest(&state.db, ctx, participant_id, &good, source).await?;
-    crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
+    // A replay changes no board: no screen needs to hear of it.
+    if outcome.changed {
+        crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
+    }
     let progress = me::progress_view(&state.db, ctx, &outcome.enrollment).await?;
     let newly_unlocked = outcome
         .newly
@@ -280,6 +282,8 @@ pub struct IngestOutcome {
     pub enrollment: enrollments::Model,
     pub accepted: Vec<AcceptedDay>,
     pub newly: Vec<(i32, NaiveDate)>,
+    /// False when every day was already stored with at least these steps (a replay).
+    pub changed: bool,
 }
 
 /// Stores judged days for a participant: max-merge, caps and flags, totals, unlocks — one
@@ -301,26 +305,16 @@ pub async fn ingest(
         match ingest_in(&txn, ctx, participant_id, good, source).await {
             Ok(outcome) => match txn.commit().await {
                 Ok(()) => return Ok(outcome),
-                Err(e) if attempt < 4 && retryable(&e) => {}
+                Err(e) if attempt < 4 && crate::error::is_retryable(&e) => {}
                 Err(e) => return Err(e.into()),
             },
-            Err(ApiError::Db(e)) if attempt < 4 && retryable(&e) => {
+            Err(ApiError::Db(e)) if attempt < 4 && crate::error::is_retryable(&e) => {
                 drop(txn.rollback().await);
             }
             Err(e) => return Err(e),
         }
         tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
     }
-}
-
-/// Unique violations (a concurrent insert of the same day), deadlocks and serialisation
-/// failures: the whole transaction is safe to run again.
-fn retryable(e: &DbErr) -> bool {
-    if crate::error::is_unique_violation(e) {
-        return true;
-    }
-    let text = e.to_string();
-    text.contains("40P01") || text.contains("40001") || text.contains("deadlock") || text.contains("database is locked")
 }
 
 /// `ingest` inside an open transaction (also used by the CSV import and the simulator).
@@ -337,7 +331,7 @@ pub async fn ingest_in(
     let enrollment = progress::lock_enrollment(db, ctx.campaign.id, participant_id)
         .await?
         .ok_or_else(|| ApiError::forbidden("not_enrolled", "Join the campaign before uploading steps."))?;
-    if enrollment.status == "suspended" {
+    if enrollment.status == enrollments::SUSPENDED {
         let reason = enrollment.suspend_reason.clone().unwrap_or_default();
         return Err(ApiError::forbidden(
             "participant_suspended",
@@ -430,6 +424,7 @@ pub async fn ingest_in(
             enrollment,
             accepted,
             newly: Vec::new(),
+            changed: false,
         });
     }
     let series = progress::day_series(&rows);
@@ -439,5 +434,6 @@ pub async fn ingest_in(
         enrollment,
         accepted,
         newly,
+        changed: true,
     })
 }

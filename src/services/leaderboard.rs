@@ -25,9 +25,12 @@ use crate::{
         extract::claims,
         jwt::{Claims, Role},
     },
-    domain::{days::parse_local_day, ranking::competition_ranks},
+    domain::{
+        days::parse_local_day,
+        ranking::{competition_ranks, page_ranks, rank_for},
+    },
     error::{ApiError, ApiResult},
-    models::{campaigns, cohort_days, cohorts, enrollments, participants, step_days},
+    models::{cohort_days, cohorts, enrollments, participants, step_days},
     services::{
         access::require_campaign_access,
         me::enrollment_of,
@@ -35,8 +38,6 @@ use crate::{
     },
 };
 
-/// Enrollment status of participants who are ranked.
-pub const STATUS_ACTIVE: &str = "active";
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
@@ -124,9 +125,7 @@ pub async fn open(db: &impl ConnectionTrait, viewer: &Viewer, slug: &str) -> Api
                     "This board token is for another campaign.",
                 ));
             }
-            let campaign = campaigns::Model::find_by_slug(db, slug)
-                .await?
-                .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
+            let campaign = crate::services::campaigns::find_any(db, slug).await?;
             Ok(Audience {
                 ctx: CampaignCtx::from_model(db, campaign).await?,
                 organiser: false,
@@ -241,7 +240,7 @@ impl Scope {
     fn base(&self) -> Select<enrollments::Entity> {
         let mut q = enrollments::Entity::find()
             .filter(enrollments::Column::CampaignId.eq(self.campaign_id))
-            .filter(enrollments::Column::Status.eq(STATUS_ACTIVE));
+            .filter(enrollments::Column::Status.eq(enrollments::ACTIVE));
         if let Some(ids) = &self.cohorts {
             q = q.filter(enrollments::Column::CohortId.is_in(ids.iter().copied()));
         }
@@ -295,7 +294,7 @@ impl Scope {
     /// On database failure.
     pub async fn rank_of(&self, db: &impl ConnectionTrait, score: i64) -> ApiResult<u64> {
         let greater = self.base().filter(Expr::expr(self.score()).gt(score)).count(db).await?;
-        Ok(greater.saturating_add(1))
+        Ok(rank_for(greater))
     }
 
     /// One page in board order, with ranks.
@@ -395,7 +394,7 @@ pub async fn unranked_after(
 ) -> ApiResult<Vec<BoardRow>> {
     let q = enrollments::Entity::find()
         .filter(enrollments::Column::CampaignId.eq(campaign_id))
-        .filter(enrollments::Column::Status.ne(STATUS_ACTIVE))
+        .filter(enrollments::Column::Status.ne(enrollments::ACTIVE))
         .filter(enrollments::Column::Id.gt(after_id));
     let score = Expr::col((enrollments::Entity, enrollments::Column::TotalCounted));
     Ok(with_row_columns(q, score)
@@ -404,25 +403,6 @@ pub async fn unranked_after(
         .into_model::<BoardRow>()
         .all(db)
         .await?)
-}
-
-/// Ranks of a page from the rank of its first row: a row tied with the first shares its
-/// rank; any other row has exactly `offset + index` rows above it with more steps (every
-/// row before the page and every earlier row on the page with a different score), because
-/// the page is ordered by score.
-pub fn page_ranks(first_rank: u64, offset: u64, scores: impl IntoIterator<Item = i64>) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut prev: Option<(i64, u64)> = None;
-    for (i, s) in (0u64..).zip(scores) {
-        let rank = match prev {
-            None => first_rank,
-            Some((ps, pr)) if ps == s => pr,
-            Some(_) => offset + i + 1,
-        };
-        out.push(rank);
-        prev = Some((s, rank));
-    }
-    out
 }
 
 /// One ranked row as read from the database.
@@ -649,7 +629,7 @@ pub async fn my_rank(db: &impl ConnectionTrait, audience: &Audience) -> ApiResul
         .me
         .as_ref()
         .ok_or_else(|| ApiError::forbidden("participant_only", "Only a participant has a rank."))?;
-    if me.status != STATUS_ACTIVE {
+    if me.status != enrollments::ACTIVE {
         return Err(ApiError::forbidden(
             "participant_suspended",
             "Suspended participants are not ranked.",
@@ -861,16 +841,6 @@ pub async fn cohorts_board(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_ranks_follow_competition_ranking_across_pages() {
-        // Whole board: 90 80 80 70 70 70 60 → 1 2 2 4 4 4 7.
-        assert_eq!(page_ranks(1, 0, [90, 80, 80, 70]), vec![1, 2, 2, 4]);
-        // Page starting inside a tie of 70s at offset 4: first rank from the count query.
-        assert_eq!(page_ranks(4, 4, [70, 70, 60]), vec![4, 4, 7]);
-        assert_eq!(page_ranks(2, 2, [80, 70]), vec![2, 4]);
-        assert!(page_ranks(1, 0, []).is_empty());
-    }
 
     #[test]
     fn periods_and_pages_parse_or_answer_invalid_query() {

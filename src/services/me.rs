@@ -1,14 +1,17 @@
 //! A participant's own views of a campaign: progress, milestones and step days.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
     error::{ApiError, ApiResult},
     models::{cohorts, enrollments, step_days, unlocks},
-    services::progress::{CampaignCtx, PositionView, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
+    services::{
+        leaderboard::{Period, Scope, basis_points, bp_percent},
+        progress::{CampaignCtx, PositionView, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
+    },
 };
 
 /// The participant's cohort and where it stands.
@@ -20,7 +23,7 @@ pub struct CohortProgress {
     pub member_count: i32,
     pub counted_steps: i64,
     pub position: PositionView,
-    /// The participant's share of the cohort's counted steps, in percent (2 decimals).
+    /// The participant's share of the cohort's counted steps, in percent (floored to 0.01).
     pub contribution_percent: f64,
 }
 
@@ -62,30 +65,17 @@ pub async fn enrollment_of(
         .ok_or_else(|| ApiError::forbidden("not_enrolled", "You have not joined this campaign."))
 }
 
-fn percent(part: i64, whole: i64) -> f64 {
-    if whole <= 0 {
-        return 0.0;
-    }
-    let hundredths = (i128::from(part) * 20_000 + i128::from(whole)) / (2 * i128::from(whole));
-    // At most 10_000 for part <= whole, so the conversion is exact.
-    f64::from(i32::try_from(hundredths).unwrap_or(0)) / 100.0
-}
-
-/// Rank among active participants: one more than the number with strictly more steps.
+/// Rank on the campaign's total board, and how many are ranked there.
 ///
 /// # Errors
 /// On database failure.
 pub async fn rank_of(db: &impl ConnectionTrait, campaign_id: i32, counted: i64) -> ApiResult<(u64, u64)> {
-    let base = enrollments::Entity::find()
-        .filter(enrollments::Column::CampaignId.eq(campaign_id))
-        .filter(enrollments::Column::Status.eq("active"));
-    let greater = base
-        .clone()
-        .filter(enrollments::Column::TotalCounted.gt(counted))
-        .count(db)
-        .await?;
-    let ranked = base.count(db).await?;
-    Ok((crate::domain::ranking::rank_for(greater), ranked))
+    let board = Scope {
+        campaign_id,
+        period: Period::Total,
+        cohorts: None,
+    };
+    Ok((board.rank_of(db, counted).await?, board.count(db).await?))
 }
 
 /// Builds the progress view of an enrollment.
@@ -109,7 +99,7 @@ pub async fn progress_view(
         member_count: c.member_count,
         counted_steps: c.total_counted,
         position: ctx.position_view(c.metres, c.stations_reached, c.finished_on),
-        contribution_percent: percent(e.total_counted, c.total_counted),
+        contribution_percent: bp_percent(basis_points(e.total_counted, c.total_counted)),
     });
     let (rank, ranked) = rank_of(db, ctx.campaign.id, e.total_counted).await?;
     let (subject, position) = match (&cohort_view, ctx.cohort_mode()) {

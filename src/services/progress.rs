@@ -23,7 +23,7 @@ use crate::{
         days::DayWindow,
         progress::{StationMark, diff_unlocks, position, reached_on},
     },
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     models::{campaign_days, campaigns, cohort_days, cohorts, enrollments, routes, stations, step_days, unlocks},
 };
 
@@ -48,10 +48,7 @@ impl CampaignCtx {
     /// # Errors
     /// 404 `campaign_not_found` for unknown slugs and drafts.
     pub async fn load(db: &impl ConnectionTrait, slug: &str) -> ApiResult<Self> {
-        let campaign = campaigns::Model::find_by_slug(db, slug)
-            .await?
-            .filter(campaigns::Model::is_public)
-            .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
+        let campaign = crate::services::campaigns::find_public(db, slug).await?;
         Self::from_model(db, campaign).await
     }
 
@@ -515,9 +512,7 @@ pub async fn lock_enrollment(
 /// # Errors
 /// 404 for an unknown campaign; on database failure.
 pub async fn recompute_campaign(db: &DatabaseConnection, slug: &str) -> ApiResult<String> {
-    let campaign = campaigns::Model::find_by_slug(db, slug)
-        .await?
-        .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
+    let campaign = crate::services::campaigns::find_any(db, slug).await?;
     let txn = crate::db::begin_write(db).await?;
     let ctx = CampaignCtx::from_model(&txn, campaign).await?;
     let report = recompute_in(&txn, &ctx).await?;
@@ -753,5 +748,5 @@ pub fn km(metres: i64) -> f64 {
     // Exact for any realistic distance (< 2^53 m).
     #[allow(clippy::cast_precision_loss)]
     let m = metres as f64;
-    (m / 1000.0 * 1000.0).round() / 1000.0
+    m / 1000.0
 }

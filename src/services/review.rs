@@ -17,10 +17,6 @@ use crate::{
     services::{access, audit, progress},
 };
 
-/// Enrollment statuses.
-pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_SUSPENDED: &str = "suspended";
-
 /// `{reason}` of a void or a suspension.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -243,9 +239,9 @@ pub async fn set_suspended(
             )
         })?;
     let status = if reason.is_some() {
-        STATUS_SUSPENDED
+        enrollments::SUSPENDED
     } else {
-        STATUS_ACTIVE
+        enrollments::ACTIVE
     };
     let after = if enrollment.status != status || enrollment.suspend_reason != reason {
         let mut a = enrollment.clone().into_active_model();

@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use crate::{
     error::{ApiError, ApiResult},
-    models::{campaigns, cohorts, enrollments, participants},
+    models::{cohorts, enrollments, participants},
     services::{
         ingest::{SOURCE_IMPORT, ingest_in},
         progress::{CampaignCtx, recompute_in},
@@ -43,9 +43,7 @@ pub async fn run(
     days: u32,
     progress: bool,
 ) -> ApiResult<String> {
-    let campaign = campaigns::Model::find_by_slug(db, slug)
-        .await?
-        .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("No campaign `{slug}` exists.")))?;
+    let campaign = crate::services::campaigns::find_any(db, slug).await?;
     let ctx = CampaignCtx::from_model(db, campaign).await?;
     let all = cohorts::Model::all_of(db, ctx.campaign.id).await?;
     let leaves: Vec<&cohorts::Model> = all
@@ -90,22 +88,9 @@ pub async fn run(
             .all(&txn)
             .await?;
         let fresh: Vec<_> = created.iter().filter(|p| !ids.contains(&p.id)).map(|p| p.id).collect();
-        let rows = fresh.iter().enumerate().map(|(k, pid)| enrollments::ActiveModel {
-            campaign_id: Set(ctx.campaign.id),
-            participant_id: Set(*pid),
-            cohort_id: Set((!leaves.is_empty()).then(|| leaves[(start + k) % leaves.len()].id)),
-            status: Set("active".to_owned()),
-            suspend_reason: Set(None),
-            total_steps: Set(0),
-            total_counted: Set(0),
-            days_active: Set(0),
-            metres: Set(0),
-            stations_reached: Set(0),
-            last_reached_on: Set(None),
-            finished_on: Set(None),
-            joined_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
+        let rows = fresh.iter().enumerate().map(|(k, pid)| {
+            let cohort = (!leaves.is_empty()).then(|| leaves[(start + k) % leaves.len()].id);
+            enrollments::new_active(ctx.campaign.id, *pid, cohort, now)
         });
         enrollments::Entity::insert_many(rows).exec(&txn).await?;
         txn.commit().await?;

@@ -15,7 +15,7 @@ use crate::{
     error::ApiResult,
     models::{campaign_days, cohorts, enrollments, participants, step_days},
     services::{
-        leaderboard::{STATUS_ACTIVE, basis_points, bp_percent},
+        leaderboard::{basis_points, bp_percent},
         progress::{CampaignCtx, SUBJECT_COHORT, SUBJECT_PARTICIPANT, km},
     },
 };
@@ -84,7 +84,7 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
     let of_campaign = || enrollments::Entity::find().filter(enrollments::Column::CampaignId.eq(cid));
     let enrolled = of_campaign().count(db).await?;
     let suspended = of_campaign()
-        .filter(enrollments::Column::Status.ne(STATUS_ACTIVE))
+        .filter(enrollments::Column::Status.ne(enrollments::ACTIVE))
         .count(db)
         .await?;
     let active_ever = of_campaign()
@@ -137,7 +137,7 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
             median,
         )
     } else {
-        let ranked = of_campaign().filter(enrollments::Column::Status.eq(STATUS_ACTIVE));
+        let ranked = of_campaign().filter(enrollments::Column::Status.eq(enrollments::ACTIVE));
         let n = ranked.clone().count(db).await?;
         let top = ranked
             .clone()

@@ -1,15 +1,13 @@
 use chrono::Duration;
 use serde_json::json;
 
-use crate::admin_support::{
-    active_campaign, campaign_body, create_campaign, delete, joined, organiser, progress, put, today, upload,
-};
-use crate::helpers::{assert_problem, json, spawn_app};
+use crate::admin_support::{active_campaign, campaign_body, create_campaign, delete, joined, progress, put, upload};
+use crate::helpers::{assert_problem, json, organiser_token, spawn_app, today};
 
 #[tokio::test]
 async fn admin_organiser_creates_a_draft_campaign_that_they_own() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     let body = create_campaign(&app, &alice, "spring-walk", "individual").await;
     assert_eq!(body["status"], "draft");
     assert_eq!(body["owner"], "alice");
@@ -30,7 +28,7 @@ async fn admin_organiser_creates_a_draft_campaign_that_they_own() {
 #[tokio::test]
 async fn admin_mass_assignment_of_status_owner_or_id_is_rejected() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     for (field, value) in [
         ("status", json!("active")),
         ("owner", json!("bob")),
@@ -65,7 +63,7 @@ async fn admin_mass_assignment_of_status_owner_or_id_is_rejected() {
 #[tokio::test]
 async fn admin_campaign_validation_names_each_field() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     let cases = [
         ("slug", json!("Bad Slug!")),
         ("timezone", json!("Mars/Olympus")),
@@ -96,7 +94,7 @@ async fn admin_campaign_validation_names_each_field() {
 #[tokio::test]
 async fn admin_lifecycle_locks_progress_fields_and_close_freezes_uploads() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     create_campaign(&app, &alice, "walk", "individual").await;
     // Draft: anything may change.
     let resp = app
@@ -174,9 +172,9 @@ async fn admin_lifecycle_locks_progress_fields_and_close_freezes_uploads() {
 #[tokio::test]
 async fn admin_organiser_cannot_see_or_change_another_organisers_campaign() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
-    let bob = organiser(&app, "bob", "organiser").await;
-    let root = organiser(&app, "root", "admin").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
+    let bob = organiser_token(&app, "bob", "organiser").await;
+    let root = organiser_token(&app, "root", "admin").await;
     active_campaign(&app, &alice, "alices", "individual").await;
     let p = joined(&app, "alices", "pa", None, None).await;
     upload(&app, "alices", &p, &[(1, 70_000)]).await;
@@ -280,7 +278,7 @@ async fn admin_organiser_cannot_see_or_change_another_organisers_campaign() {
 #[tokio::test]
 async fn admin_audit_log_lists_changes_newest_first() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     create_campaign(&app, &alice, "audited", "individual").await;
     app.patch_auth(
         "/api/v1/admin/campaigns/audited",
@@ -315,7 +313,7 @@ async fn admin_audit_log_lists_changes_newest_first() {
 #[tokio::test]
 async fn admin_planner_suggests_steps_per_km_for_the_mode() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     create_campaign(&app, &alice, "plan-i", "individual").await;
     create_campaign(&app, &alice, "plan-t", "cohort_total").await;
     let plan = json(

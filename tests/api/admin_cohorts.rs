@@ -1,12 +1,12 @@
 use serde_json::json;
 
-use crate::admin_support::{active_campaign, delete, joined, organiser, participant, post_csv};
-use crate::helpers::{assert_problem, json, spawn_app};
+use crate::admin_support::{active_campaign, delete, joined, post_csv};
+use crate::helpers::{assert_problem, dev_login, json, organiser_token, spawn_app};
 
 #[tokio::test]
 async fn admin_cohort_tree_has_unique_codes_and_deletes_only_when_empty() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "tree", "cohort_total").await;
     let base = "/api/v1/admin/campaigns/tree/cohorts";
     let college = json(app.post_auth(base, &alice, &json!({ "name": "计算机学院" })).await).await;
@@ -77,7 +77,7 @@ async fn admin_cohort_tree_has_unique_codes_and_deletes_only_when_empty() {
 #[tokio::test]
 async fn admin_cohort_csv_import_is_idempotent_and_creates_parents() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "imp", "cohort_mean").await;
     let path = "/api/v1/admin/campaigns/imp/cohorts/import";
     let csv = "\u{feff}path,join_code\r\n计算机学院/软件2301,CS2301\r\n计算机学院/网络2302,\r\n\r\n商学院/电商2301,BIZ2301\r\n";
@@ -114,7 +114,7 @@ async fn admin_cohort_csv_import_is_idempotent_and_creates_parents() {
 #[tokio::test]
 async fn admin_roster_import_places_joiners_and_reports_unknown_cohorts() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "ros", "cohort_total").await;
     post_csv(
         &app,
@@ -138,7 +138,7 @@ async fn admin_roster_import_places_joiners_and_reports_unknown_cohorts() {
     assert_eq!(report["unchanged"], 1);
 
     // Joining with the rostered student number and no code lands in the class.
-    let token = participant(&app, "rostered").await;
+    let token = dev_login(&app, "rostered").await;
     let resp = app
         .post_auth(
             "/api/v1/campaigns/ros/join",

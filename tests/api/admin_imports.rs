@@ -1,8 +1,8 @@
 use chrono::Duration;
 use serde_json::json;
 
-use crate::admin_support::{active_campaign, joined, organiser, post_csv, progress, today};
-use crate::helpers::{assert_problem, json, spawn_app};
+use crate::admin_support::{active_campaign, joined, post_csv, progress};
+use crate::helpers::{assert_problem, json, organiser_token, spawn_app, today};
 
 fn day(ago: i64) -> String {
     (today() - Duration::days(ago)).to_string()
@@ -11,7 +11,7 @@ fn day(ago: i64) -> String {
 #[tokio::test]
 async fn admin_step_import_merges_by_max_and_reports_rule_rejections_per_line() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "steps", "individual").await;
     let a = joined(&app, "steps", "pa", None, Some("2023001")).await;
     let b = joined(&app, "steps", "pb", None, Some("2023002")).await;
@@ -58,7 +58,7 @@ async fn admin_step_import_merges_by_max_and_reports_rule_rejections_per_line() 
 #[tokio::test]
 async fn admin_step_import_with_a_malformed_line_stores_nothing() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "bad", "individual").await;
     let a = joined(&app, "bad", "pa", None, Some("2023001")).await;
     let path = "/api/v1/admin/campaigns/bad/steps/import";
@@ -106,7 +106,7 @@ async fn admin_step_import_with_a_malformed_line_stores_nothing() {
 #[tokio::test]
 async fn admin_step_import_streams_a_large_file_and_respects_the_body_limit() {
     let app = crate::helpers::spawn_app_with(|s| s.limits.csv_body_bytes = 1_000_000).await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "big", "individual").await;
     let a = joined(&app, "big", "pa", None, Some("2023001")).await;
     let mut csv = String::from("student_no,date,steps\n");
@@ -126,7 +126,7 @@ async fn admin_step_import_streams_a_large_file_and_respects_the_body_limit() {
 #[tokio::test]
 async fn admin_step_import_follows_the_campaign_state_and_sources() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     let mut body = crate::admin_support::campaign_body("nosrc", "individual");
     body["step_sources"] = json!(["werun"]);
     app.post_auth("/api/v1/admin/campaigns", &alice, &body).await;
@@ -158,7 +158,7 @@ async fn admin_step_import_follows_the_campaign_state_and_sources() {
 #[tokio::test]
 async fn admin_routes_import_as_json_or_csv_and_stations_move_only_when_unused() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     let doc = json!({
         "slug": "lake-loop",
         "name": "Lake loop",
@@ -241,7 +241,7 @@ async fn admin_routes_import_as_json_or_csv_and_stations_move_only_when_unused()
     assert_eq!(got["in_active_use"], true);
     assert_eq!(got["stations"][1]["metres"], 6000);
     // Another organiser can't edit a route alice's campaign walks.
-    let bob = organiser(&app, "bob", "organiser").await;
+    let bob = organiser_token(&app, "bob", "organiser").await;
     assert_problem(
         app.patch_auth(&st, &bob, &json!({ "title": "Mine" })).await,
         403,

@@ -1,13 +1,13 @@
 use sea_orm::EntityTrait;
 use serde_json::json;
 
-use crate::admin_support::{active_campaign, joined, organiser, progress, upload};
-use crate::helpers::{assert_problem, json, spawn_app};
+use crate::admin_support::{active_campaign, joined, progress, upload};
+use crate::helpers::{assert_problem, json, organiser_token, spawn_app};
 
 #[tokio::test]
 async fn admin_voiding_a_flagged_day_drops_progress_and_restoring_returns_it() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "rev", "cohort_total").await;
     let class = json(
         app.post_auth(
@@ -90,7 +90,7 @@ async fn admin_voiding_a_flagged_day_drops_progress_and_restoring_returns_it() {
 #[tokio::test]
 async fn admin_suspended_participant_cannot_upload_and_reads_the_reason() {
     let app = spawn_app().await;
-    let alice = organiser(&app, "alice", "organiser").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
     active_campaign(&app, &alice, "sus", "individual").await;
     let p = joined(&app, "sus", "suspect", None, None).await;
     let me = json(app.get_auth("/api/v1/me", &p).await).await;

@@ -1,37 +1,10 @@
 //! Set-up shared by the admin tests: organisers, campaigns, participants, CSV posts.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::Duration;
 use reqwest::Response;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json};
-
-/// Creates an organiser (`admin` or `organiser`) and logs in; returns the token.
-pub async fn organiser(app: &TestApp, username: &str, role: &str) -> String {
-    longmarch::services::organisers::create(&app.db, username, "password123", role)
-        .await
-        .expect("create organiser");
-    let resp = app
-        .post_json(
-            "/api/v1/auth/organiser",
-            &json!({ "username": username, "password": "password123" }),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    json(resp).await["token"].as_str().expect("token").to_owned()
-}
-
-/// A participant token via dev login.
-pub async fn participant(app: &TestApp, openid: &str) -> String {
-    let resp = app.post_json("/api/v1/auth/dev", &json!({ "openid": openid })).await;
-    assert_eq!(resp.status(), 200);
-    json(resp).await["token"].as_str().expect("token").to_owned()
-}
-
-/// Today in Asia/Shanghai, give or take: tests keep a margin of days around it.
-pub fn today() -> NaiveDate {
-    (Utc::now() + Duration::hours(8)).date_naive()
-}
+use crate::helpers::{TestApp, dev_login, json, today};
 
 /// A campaign body running from 10 days ago to 20 days ahead.
 pub fn campaign_body(slug: &str, mode: &str) -> Value {
@@ -67,7 +40,7 @@ pub async fn active_campaign(app: &TestApp, token: &str, slug: &str, mode: &str)
 
 /// Logs a participant in and joins `slug` (with an optional join code and student number).
 pub async fn joined(app: &TestApp, slug: &str, openid: &str, code: Option<&str>, student_no: Option<&str>) -> String {
-    let token = participant(app, openid).await;
+    let token = dev_login(app, openid).await;
     let mut body = json!({ "display_name": format!("P {openid}") });
     if let Some(c) = code {
         body["join_code"] = json!(c);

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, assert_problem, json, spawn_app, spawn_app_on},
-    leaderboards::{DEMO, organiser, participant, upload},
+    helpers::{DEMO, TestApp, assert_problem, json, organiser_token, spawn_app, spawn_app_on},
+    leaderboards::{participant, upload},
 };
 
 /// One SSE frame with data.
@@ -101,7 +101,7 @@ async fn board_token(app: &TestApp, organiser_token: &str) -> String {
 #[tokio::test]
 async fn a_screen_gets_snapshots_then_unlocks_then_the_changed_leaderboard() {
     let app = spawn_app().await;
-    let admin = organiser(&app, "alice", "admin").await;
+    let admin = organiser_token(&app, "alice", "admin").await;
     let board = board_token(&app, &admin).await;
     let p = participant(&app, "o-1", "赵六", "S1", "DEMO01").await;
     let mut sse = Sse::connect(&app, None, &format!("?access_token={board}"), None).await;
@@ -146,7 +146,7 @@ async fn a_screen_gets_snapshots_then_unlocks_then_the_changed_leaderboard() {
 #[tokio::test]
 async fn a_reconnecting_screen_resumes_after_its_last_event_id() {
     let app = spawn_app().await;
-    let admin = organiser(&app, "alice", "admin").await;
+    let admin = organiser_token(&app, "alice", "admin").await;
     let a = participant(&app, "o-1", "甲", "S1", "DEMO01").await;
     let b = participant(&app, "o-2", "乙", "S2", "DEMO03").await;
     let mut sse = Sse::connect(&app, Some(&admin), "", None).await;
@@ -207,14 +207,14 @@ async fn live_events_are_for_organisers_and_board_tokens_only() {
         "invalid_token",
     )
     .await;
-    let bob = organiser(&app, "bob", "organiser").await;
+    let bob = organiser_token(&app, "bob", "organiser").await;
     assert_problem(app.get_auth(&path, &bob).await, 404, "campaign_not_found").await;
     let resp = app
         .post_auth(&format!("/api/v1/admin/campaigns/{DEMO}/board-token"), &bob, &json!({}))
         .await;
     assert_problem(resp, 404, "campaign_not_found").await;
     // A board token is read-only: no organiser endpoints.
-    let admin = organiser(&app, "alice", "admin").await;
+    let admin = organiser_token(&app, "alice", "admin").await;
     let board = board_token(&app, &admin).await;
     let resp = app
         .get_auth(&format!("/api/v1/admin/campaigns/{DEMO}/stats"), &board)
@@ -234,7 +234,7 @@ async fn an_upload_on_one_instance_reaches_a_screen_on_another() {
         return;
     }
     let b = spawn_app_on(&a.database_url()).await;
-    let admin = organiser(&a, "alice", "admin").await;
+    let admin = organiser_token(&a, "alice", "admin").await;
     let p = participant(&a, "o-1", "孙七", "S1", "DEMO02").await;
     let mut sse = Sse::connect(&b, Some(&admin), "", None).await;
     assert_eq!(sse.next().await.event, "leaderboard");

@@ -3,8 +3,8 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::{
-    helpers::{TestApp, assert_problem, json, spawn_app},
-    leaderboards::{DEMO, day, organiser, participant, upload},
+    helpers::{DEMO, TestApp, assert_problem, json, organiser_token, spawn_app},
+    leaderboards::{day, participant, upload},
 };
 
 async fn get_csv(app: &TestApp, token: &str, what: &str) -> (String, Vec<Vec<String>>) {
@@ -46,7 +46,7 @@ async fn participants_csv_is_ranked_quoted_and_has_a_bom() {
     upload(&app, &a, &[(1, 9_000)]).await;
     upload(&app, &b, &[(1, 9_000)]).await;
     upload(&app, &c, &[(2, 3_000)]).await;
-    let admin = organiser(&app, "alice", "admin").await;
+    let admin = organiser_token(&app, "alice", "admin").await;
     let (text, rows) = get_csv(&app, &admin, "participants").await;
     assert_eq!(
         rows[0],
@@ -87,7 +87,7 @@ async fn cohorts_and_steps_csv_cover_every_row() {
     let app = spawn_app().await;
     let a = participant(&app, "o-1", "王五", "S1", "DEMO02").await;
     upload(&app, &a, &[(1, 4_000), (2, 70_000)]).await;
-    let admin = organiser(&app, "alice", "admin").await;
+    let admin = organiser_token(&app, "alice", "admin").await;
     let (_, rows) = get_csv(&app, &admin, "cohorts").await;
     assert_eq!(rows.len(), 1 + 6, "header and the six demo cohorts: {rows:?}");
     assert_eq!(rows[0][0], "path");
@@ -112,7 +112,7 @@ async fn stats_count_participation_steps_and_flags() {
     participant(&app, "o-3", "丙", "S3", "DEMO03").await;
     upload(&app, &a, &[(0, 6_000), (1, 70_000)]).await;
     upload(&app, &b, &[(1, 2_000)]).await;
-    let admin = organiser(&app, "alice", "admin").await;
+    let admin = organiser_token(&app, "alice", "admin").await;
     let resp = app
         .get_auth(&format!("/api/v1/admin/campaigns/{DEMO}/stats"), &admin)
         .await;
@@ -139,7 +139,7 @@ async fn stats_count_participation_steps_and_flags() {
 async fn reports_are_for_organisers_with_access_only() {
     let app = spawn_app().await;
     let p = participant(&app, "o-1", "甲", "S1", "DEMO01").await;
-    let bob = organiser(&app, "bob", "organiser").await;
+    let bob = organiser_token(&app, "bob", "organiser").await;
     for path in [
         "stats",
         "export/participants.csv",
@@ -154,7 +154,7 @@ async fn reports_are_for_organisers_with_access_only() {
     let resp = app
         .get_auth(
             "/api/v1/admin/campaigns/nope/stats",
-            &organiser(&app, "root", "admin").await,
+            &organiser_token(&app, "root", "admin").await,
         )
         .await;
     assert_problem(resp, 404, "campaign_not_found").await;

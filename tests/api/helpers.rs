@@ -6,12 +6,13 @@
 
 use std::path::PathBuf;
 
+use chrono::{NaiveDate, Utc};
 use longmarch::{settings::Settings, startup::Application};
 use rand::Rng;
 use reqwest::{Client, Response};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use secrecy::SecretString;
-use serde_json::Value;
+use serde_json::{Value, json as json_value};
 
 pub struct TestApp {
     pub address: String,
@@ -238,4 +239,36 @@ pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
     assert_eq!(body["status"], status);
     assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
     body
+}
+
+/// The demo campaign every test database is seeded with.
+pub const DEMO: &str = "long-march-demo";
+
+/// Today in the demo campaign's zone (Asia/Shanghai).
+pub fn today() -> NaiveDate {
+    longmarch::domain::days::today_in(chrono_tz::Asia::Shanghai, Utc::now())
+}
+
+/// A participant token through the development login.
+pub async fn dev_login(app: &TestApp, openid: &str) -> String {
+    let resp = app
+        .post_json("/api/v1/auth/dev", &json_value!({ "openid": openid }))
+        .await;
+    assert_eq!(resp.status(), 200);
+    json(resp).await["token"].as_str().expect("token").to_owned()
+}
+
+/// Creates an organiser (`admin` or `organiser`) with password `password123` and logs in.
+pub async fn organiser_token(app: &TestApp, username: &str, role: &str) -> String {
+    longmarch::services::organisers::create(&app.db, username, "password123", role)
+        .await
+        .expect("create organiser");
+    let resp = app
+        .post_json(
+            "/api/v1/auth/organiser",
+            &json_value!({ "username": username, "password": "password123" }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    json(resp).await["token"].as_str().expect("token").to_owned()
 }

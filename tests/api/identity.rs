@@ -2,7 +2,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, assert_problem, json, spawn_app, spawn_app_with},
+    helpers::{TestApp, assert_problem, dev_login, json, organiser_token, spawn_app, spawn_app_with},
     wechat_mock,
 };
 
@@ -15,26 +15,6 @@ async fn app_with_mock() -> (TestApp, wechat_mock::WechatMock) {
     })
     .await;
     (app, mock)
-}
-
-pub async fn dev_login(app: &TestApp, openid: &str) -> String {
-    let resp = app.post_json("/api/v1/auth/dev", &json!({ "openid": openid })).await;
-    assert_eq!(resp.status(), 200);
-    json(resp).await["token"].as_str().expect("token").to_owned()
-}
-
-pub async fn organiser_token(app: &TestApp, username: &str, role: &str) -> String {
-    longmarch::services::organisers::create(&app.db, username, "password123", role)
-        .await
-        .expect("create organiser");
-    let resp = app
-        .post_json(
-            "/api/v1/auth/organiser",
-            &json!({ "username": username, "password": "password123" }),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    json(resp).await["token"].as_str().expect("token").to_owned()
 }
 
 #[tokio::test]

@@ -1,35 +1,21 @@
 //! Leaderboards: competition ranking with ties, day period, cohort subtree filter, the
 //! caller's own rank, cohort boards, and who sees which fields.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use longmarch::models::{cohorts, enrollments};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, json, spawn_app};
-
-pub const DEMO: &str = "long-march-demo";
-
-/// Today in the demo campaign's zone.
-pub fn today() -> NaiveDate {
-    (Utc::now() + Duration::hours(8)).date_naive()
-}
+use crate::helpers::{DEMO, TestApp, assert_problem, dev_login, json, organiser_token, spawn_app, today};
 
 /// `today - n` as `YYYY-MM-DD`.
 pub fn day(n: i64) -> String {
     (today() - Duration::days(n)).to_string()
 }
 
-/// Logs a participant in with the development login; returns the token.
-pub async fn login(app: &TestApp, openid: &str) -> String {
-    let resp = app.post_json("/api/v1/auth/dev", &json!({ "openid": openid })).await;
-    assert_eq!(resp.status(), 200);
-    json(resp).await["token"].as_str().expect("token").to_owned()
-}
-
 /// Logs in, joins the demo campaign with `code` under `name`; returns the token.
 pub async fn participant(app: &TestApp, openid: &str, name: &str, student_no: &str, code: &str) -> String {
-    let token = login(app, openid).await;
+    let token = dev_login(app, openid).await;
     let resp = app
         .post_auth(
             &format!("/api/v1/campaigns/{DEMO}/join"),
@@ -62,21 +48,6 @@ pub async fn upload(app: &TestApp, token: &str, days: &[(i64, i64)]) -> Value {
         "rejected: {body}"
     );
     body
-}
-
-/// Creates an organiser (`admin` or `organiser`) and logs in; returns the token.
-pub async fn organiser(app: &TestApp, username: &str, role: &str) -> String {
-    longmarch::services::organisers::create(&app.db, username, "password123", role)
-        .await
-        .expect("create organiser");
-    let resp = app
-        .post_json(
-            "/api/v1/auth/organiser",
-            &json!({ "username": username, "password": "password123" }),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    json(resp).await["token"].as_str().expect("token").to_owned()
 }
 
 /// The id of a demo cohort by path.
@@ -228,19 +199,19 @@ async fn participants_see_names_only_and_organisers_also_student_numbers() {
             "no ids for participants: {row}"
         );
     }
-    let admin = organiser(&app, "alice", "admin").await;
+    let admin = organiser_token(&app, "alice", "admin").await;
     let body = board(&app, &admin, "").await;
     assert_eq!(body["items"][0]["student_no"], "S001");
     assert_eq!(body["items"][0]["is_me"], false);
 
     // An organiser without access can't tell the campaign exists.
-    let bob = organiser(&app, "bob", "organiser").await;
+    let bob = organiser_token(&app, "bob", "organiser").await;
     let resp = app
         .get_auth(&format!("/api/v1/campaigns/{DEMO}/leaderboards/participants"), &bob)
         .await;
     assert_problem(resp, 404, "campaign_not_found").await;
     // A participant who has not joined is refused; nobody without a token gets in.
-    let outsider = login(&app, "o-outsider").await;
+    let outsider = dev_login(&app, "o-outsider").await;
     let resp = app
         .get_auth(
             &format!("/api/v1/campaigns/{DEMO}/leaderboards/participants"),
@@ -470,7 +441,7 @@ async fn ranking_among_100k_stays_cheap() {
     let t = std::time::Instant::now();
     let page = scope.page(&app.db, 20, 50_000).await.expect("page");
     eprintln!("board page at offset 50,000: {} rows in {:?}", page.len(), t.elapsed());
-    let token = login(&app, "bench-50000").await;
+    let token = dev_login(&app, "bench-50000").await;
     let t = std::time::Instant::now();
     let resp = app
         .get_auth(

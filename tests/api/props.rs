@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use crate::{
-    helpers::{TestApp, spawn_app},
-    steps::{DEMO, member, snapshot, today},
+    helpers::{DEMO, TestApp, spawn_app, today},
+    steps::{member, snapshot},
 };
 
 type Upload = (usize, i64, i64);

@@ -1,21 +1,14 @@
 //! Step ingestion, the progress engine and participant views.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use longmarch::models::{campaigns, cohort_days, cohorts, enrollments, step_days, unlocks};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, assert_problem, json, spawn_app, spawn_app_with},
-    identity::dev_login,
+    helpers::{DEMO, TestApp, assert_problem, dev_login, json, spawn_app, spawn_app_with, today},
     wechat_mock,
 };
-
-pub const DEMO: &str = "long-march-demo";
-
-pub fn today() -> NaiveDate {
-    Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
-}
 
 pub fn day(offset: i64) -> String {
     (today() + Duration::days(offset)).to_string()
@@ -618,4 +611,28 @@ async fn fifty_concurrent_uploads_of_one_day_leave_the_maximum_and_each_unlock_o
         .await
         .expect("recompute");
     assert_eq!(before, snapshot(&app).await);
+}
+
+#[tokio::test]
+async fn a_replayed_upload_stores_nothing_and_says_so() {
+    use longmarch::services::{ingest, progress::CampaignCtx};
+    use std::collections::BTreeMap;
+    let app = spawn_app().await;
+    member(&app, "o_replay", "DEMO01").await;
+    let e = enrollments::Entity::find().one(&app.db).await.expect("q").expect("e");
+    let ctx = CampaignCtx::load(&app.db, DEMO).await.expect("ctx");
+    let outcome = |steps: i64| {
+        let good = BTreeMap::from([(today(), steps)]);
+        let (db, ctx) = (app.db.clone(), ctx.clone());
+        async move {
+            ingest::ingest(&db, &ctx, e.participant_id, &good, ingest::SOURCE_MANUAL)
+                .await
+                .expect("ingest")
+                .changed
+        }
+    };
+    assert!(outcome(5000).await, "a new day is a change");
+    assert!(!outcome(5000).await, "the same count again is a replay");
+    assert!(!outcome(3000).await, "a lower count merges to the stored maximum");
+    assert!(outcome(6000).await, "a higher count is a change");
 }
