@@ -121,22 +121,16 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings
 }
 
-/// Spawns a second instance on an existing database (e.g. another `TestApp`'s
-/// `database_url()`), as several `serve` instances share one PostgreSQL.
+/// Spawns another app on an existing database (a second instance, or a restart).
 pub async fn spawn_app_on(url: &str) -> TestApp {
-    let settings = test_settings(url);
-    let app = Application::build(settings.clone()).await.expect("build app");
-    let port = app.port();
-    let db = app.state().db.clone();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client: Client::builder().build().expect("client"),
-        db,
-        settings,
-        database: TestDatabase::Shared,
-    }
+    spawn_app_on_with(url, |_| {}).await
+}
+
+/// Spawns another app on an existing database after letting the test adjust its settings.
+pub async fn spawn_app_on_with(url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings(url);
+    adjust(&mut settings);
+    start(settings, TestDatabase::Shared).await
 }
 
 /// Spawns the app with the `test` settings.
@@ -144,11 +138,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Spawns the app after letting the test adjust its settings.
+/// Spawns the app on a fresh database after letting the test adjust its settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let (database, url) = TestDatabase::create().await;
     let mut settings = test_settings(&url);
     adjust(&mut settings);
+    start(settings, database).await
+}
+
+async fn start(settings: Settings, database: TestDatabase) -> TestApp {
     let app = Application::build(settings.clone()).await.expect("build app");
     let port = app.port();
     let db = app.state().db.clone();

@@ -2,7 +2,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, assert_problem, dev_login, json, organiser_token, spawn_app, spawn_app_with},
+    helpers::{
+        TestApp, assert_problem, dev_login, json, organiser_token, spawn_app, spawn_app_on_with, spawn_app_with,
+    },
     wechat_mock,
 };
 
@@ -351,4 +353,35 @@ async fn one_participant_cannot_act_as_another() {
         )
         .await;
     assert_problem(steps, 403, "not_enrolled").await;
+}
+
+#[tokio::test]
+async fn a_token_signed_with_the_previous_secret_passes_only_while_it_is_configured() {
+    use secrecy::SecretString;
+    let old = "the-secret-we-are-rotating-away-from";
+    let new = "the-new-secret-of-at-least-32-bytes!";
+    let before = spawn_app_with(|s| s.auth.jwt_secret = SecretString::from(old.to_owned())).await;
+    let token = dev_login(&before, "o_rotate").await;
+
+    let during = spawn_app_on_with(&before.database_url(), |s| {
+        s.auth.jwt_secret = SecretString::from(new.to_owned());
+        s.auth.previous_jwt_secret = Some(SecretString::from(old.to_owned()));
+    })
+    .await;
+    assert_eq!(
+        during.get_auth("/api/v1/me", &token).await.status(),
+        200,
+        "verify-only key accepted"
+    );
+    let fresh = dev_login(&during, "o_rotate").await;
+    let after = spawn_app_on_with(&before.database_url(), |s| {
+        s.auth.jwt_secret = SecretString::from(new.to_owned())
+    })
+    .await;
+    assert_eq!(
+        after.get_auth("/api/v1/me", &fresh).await.status(),
+        200,
+        "new tokens use the new key"
+    );
+    assert_problem(after.get_auth("/api/v1/me", &token).await, 401, "invalid_token").await;
 }
