@@ -228,7 +228,7 @@ pub async fn refresh_cohort(
     db: &impl ConnectionTrait,
     ctx: &CampaignCtx,
     cohort: &cohorts::Model,
-    earliest_changed: Option<NaiveDate>,
+    changes: &[DayDelta],
     force: bool,
     now: DateTime<Utc>,
 ) -> ApiResult<(cohorts::Model, Vec<(i32, NaiveDate)>)> {
@@ -239,15 +239,21 @@ pub async fn refresh_cohort(
     if ctx.cohort_mode() {
         let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
         let stored = usize::try_from(cohort.stations_reached).unwrap_or(0);
-        let shifted = matches!((earliest_changed, cohort.last_reached_on), (Some(c), Some(l)) if c < l);
+        let shifted = may_shift(changes, cohort.last_reached_on);
         // With a day series, the start station counts as reached: `reached_now` and `stored`
         // differ exactly when a station was crossed (or lost) since the last sync.
-        if force || shifted || reached_now != stored || (stored == 0 && earliest_changed.is_some()) {
+        if force || shifted || reached_now != stored || (stored == 0 && !changes.is_empty()) {
             let days = cohort_days::Entity::find()
                 .filter(cohort_days::Column::CohortId.eq(cohort.id))
                 .all(db)
                 .await?;
-            let series: Vec<(NaiveDate, i64)> = days.iter().map(|d| (d.day, d.counted)).collect();
+            // A cohort's series holds the days its members counted steps on; a row brought
+            // back to zero (a voided day) is no longer one of them.
+            let series: Vec<(NaiveDate, i64)> = days
+                .iter()
+                .filter(|d| d.counted > 0)
+                .map(|d| (d.day, d.counted))
+                .collect();
             let members = i64::from(cohort.member_count);
             let reached = reached_on(&ctx.marks, &series, |c| ctx.cohort_metres(c, members));
             inserted = sync_unlocks(db, ctx.campaign.id, SUBJECT_COHORT, cohort.id, &reached, now).await?;
@@ -292,9 +298,17 @@ pub async fn on_member_joined(
             .await?
             .ok_or_else(|| anyhow::anyhow!("cohort {} vanished", c.id))?;
         let force = ctx.mode == ProgressMode::CohortMean;
-        refresh_cohort(db, &ctx, &fresh, None, force, now).await?;
+        refresh_cohort(db, &ctx, &fresh, &[], force, now).await?;
     }
     Ok(())
+}
+
+/// True when changes may move the `reached_on` of a station already reached, whose latest
+/// is `last_reached_on`: a change on an earlier day, or steps taken away (a voided day) on
+/// that very day. Growth on or after that day can only reach further stations, which the
+/// callers detect by counting.
+fn may_shift(changes: &[DayDelta], last_reached_on: Option<NaiveDate>) -> bool {
+    last_reached_on.is_some_and(|l| changes.iter().any(|d| d.day < l || (d.day == l && d.counted < 0)))
 }
 
 /// One day's change to a participant's stored steps.
@@ -325,7 +339,6 @@ pub async fn apply_deltas(
 ) -> ApiResult<(enrollments::Model, Vec<(i32, NaiveDate)>)> {
     let d_counted: i64 = deltas.iter().map(|d| d.counted).sum();
     let d_steps: i64 = deltas.iter().map(|d| d.steps).sum();
-    let earliest = deltas.iter().map(|d| d.day).min();
     let days_active = i32::try_from(days.iter().filter(|(_, c)| *c > 0).count()).unwrap_or(i32::MAX);
     let became_active = match (enrollment.days_active > 0, days_active > 0) {
         (false, true) => 1,
@@ -343,7 +356,7 @@ pub async fn apply_deltas(
     active.metres = Set(metres);
     let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
     let stored = usize::try_from(enrollment.stations_reached).unwrap_or(0);
-    let shifted = matches!((earliest, enrollment.last_reached_on), (Some(c), Some(l)) if c < l);
+    let shifted = may_shift(deltas, enrollment.last_reached_on);
     let mut own_inserted = Vec::new();
     let has_days = !days.is_empty();
     if shifted || (has_days && reached_now != stored) || (!has_days && stored != 0) {
@@ -394,7 +407,7 @@ pub async fn apply_deltas(
             .one(db)
             .await?
             .ok_or_else(|| anyhow::anyhow!("cohort {} vanished", c.id))?;
-        let (_, inserted) = refresh_cohort(db, ctx, &fresh, earliest, false, now).await?;
+        let (_, inserted) = refresh_cohort(db, ctx, &fresh, deltas, false, now).await?;
         if level == 0 {
             cohort_inserted = inserted;
         }

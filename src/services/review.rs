@@ -142,8 +142,9 @@ fn not_closed(c: &campaigns::Model) -> ApiResult<()> {
     Ok(())
 }
 
-/// Voids (`Some(reason)`) or restores (`None`) a step day, then rebuilds the campaign's
-/// progress in the same transaction so every total and unlock drops (or returns) at once.
+/// Voids (`Some(reason)`) or restores (`None`) a step day and updates the participant's and
+/// their cohorts' totals and unlocks in the same transaction, so everything drops (or
+/// returns) at once.
 ///
 /// # Errors
 /// 404 `campaign_not_found` / `step_day_not_found`; 409 `campaign_closed`; 422 `reason`.
@@ -180,8 +181,38 @@ pub async fn set_voided(
     a.void_reason = Set(reason.clone());
     a.updated_at = Set(Utc::now());
     let after = a.update(&txn).await?;
+    // The day leaves (or rejoins) the participant's series: the same incremental update an
+    // upload makes, for this participant and their cohorts only.
     let ctx = progress::CampaignCtx::from_model(&txn, campaign.clone()).await?;
-    progress::recompute_in(&txn, &ctx).await?;
+    let enrollment = progress::lock_enrollment(&txn, campaign.id, day.participant_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("step day {step_day_id} has no enrollment"))?;
+    let rows = step_days::Entity::find()
+        .filter(step_days::Column::CampaignId.eq(campaign.id))
+        .filter(step_days::Column::ParticipantId.eq(day.participant_id))
+        .all(&txn)
+        .await?;
+    let sign: i64 = if voided { -1 } else { 1 };
+    let delta = progress::DayDelta {
+        day: day.day,
+        counted: sign * day.counted,
+        steps: sign * day.steps,
+        active: match (day.counted > 0, voided) {
+            (false, _) => 0,
+            (true, true) => -1,
+            (true, false) => 1,
+        },
+    };
+    progress::apply_deltas(
+        &txn,
+        &ctx,
+        &enrollment,
+        &[delta],
+        &progress::day_series(&rows),
+        progress::steps_total(&rows),
+        Utc::now(),
+    )
+    .await?;
     audit::record(
         &txn,
         Some(campaign.id),

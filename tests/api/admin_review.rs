@@ -3,6 +3,7 @@ use serde_json::json;
 
 use crate::admin_support::{active_campaign, joined, progress, upload};
 use crate::helpers::{assert_problem, json, organiser_token, spawn_app};
+use crate::steps::snapshot;
 
 #[tokio::test]
 async fn admin_voiding_a_flagged_day_drops_progress_and_restoring_returns_it() {
@@ -57,6 +58,12 @@ async fn admin_voiding_a_flagged_day_drops_progress_and_restoring_returns_it() {
         .unwrap()
         .unwrap();
     assert_eq!(row.total_counted, 10_000);
+    // The incremental update equals a rebuild from the step days.
+    let voided_state = snapshot(&app).await;
+    longmarch::services::progress::recompute_campaign(&app.db, "rev")
+        .await
+        .unwrap();
+    assert_eq!(voided_state, snapshot(&app).await);
     // Voided days leave the default flag list.
     assert_eq!(
         json(app.get_auth("/api/v1/admin/campaigns/rev/flags", &alice).await).await["total"],
@@ -72,6 +79,11 @@ async fn admin_voiding_a_flagged_day_drops_progress_and_restoring_returns_it() {
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(progress(&app, "rev", &honest).await["metres"], 60_000);
+    let restored_state = snapshot(&app).await;
+    longmarch::services::progress::recompute_campaign(&app.db, "rev")
+        .await
+        .unwrap();
+    assert_eq!(restored_state, snapshot(&app).await);
 
     let resp = app
         .post_auth(
