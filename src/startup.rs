@@ -94,6 +94,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .wrap(middleware::from_fn(crate::metrics::track))
             .wrap(middleware::from_fn(routes::add_request_id))
             .wrap(TracingLogger::default())
+            .wrap(middleware::from_fn(routes::bearer_from_query))
             .app_data(data.clone())
             .app_data(metrics.clone())
             .configure(|cfg| routes::config(cfg, &settings))

@@ -7,8 +7,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::{
-    auth::extract::claims,
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     services::{events, leaderboard::Viewer},
     state::AppState,
 };
@@ -21,24 +20,11 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// A board or organiser token, when no `Authorization` header can be sent.
+    /// A board or organiser token, when no `Authorization` header can be sent. It is moved
+    /// into the header before the request is logged or routed (`routes::bearer_from_query`).
     pub access_token: Option<String>,
     /// Same as the `Last-Event-ID` header.
     pub last_event_id: Option<String>,
-}
-
-fn viewer(state: &AppState, req: &HttpRequest, query: &EventsQuery) -> ApiResult<Viewer> {
-    let from_header = claims(req)?;
-    let from_query = match (&from_header, &query.access_token) {
-        (None, Some(token)) => Some(
-            state
-                .jwt
-                .verify(token)
-                .map_err(|_| ApiError::unauthorized("invalid_token", "The token is not valid."))?,
-        ),
-        _ => None,
-    };
-    Viewer::from_claims(from_header.or(from_query))
 }
 
 /// Live events: `unlock` (who reached which station; with an `id` for `Last-Event-ID`
@@ -59,10 +45,10 @@ fn viewer(state: &AppState, req: &HttpRequest, query: &EventsQuery) -> ApiResult
 pub async fn campaign_events(
     state: web::Data<AppState>,
     req: HttpRequest,
+    who: Viewer,
     slug: web::Path<String>,
     query: web::Query<EventsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let who = viewer(&state, &req, &query)?;
     let last_id = req
         .headers()
         .get("last-event-id")

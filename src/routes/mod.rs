@@ -18,7 +18,7 @@ use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
     error::{JsonPayloadError, PathError, QueryPayloadError},
-    http::header::{HeaderName, HeaderValue},
+    http::header::{self, HeaderName, HeaderValue},
     middleware::Next,
     web,
 };
@@ -108,6 +108,37 @@ pub async fn add_request_id(
         res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
+}
+
+/// `EventSource` can't set headers, so a live screen sends its token as `?access_token=`.
+/// Before anything logs or routes the request, the token moves from the query string into
+/// `Authorization: Bearer`, so the one extractor checks it and no log line carries it.
+/// Only the events stream accepts this, and only when no `Authorization` header came.
+pub async fn bearer_from_query(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if req.path().ends_with("/events") && !req.headers().contains_key(header::AUTHORIZATION) {
+        let query = req.query_string().to_owned();
+        let (tokens, rest): (Vec<&str>, Vec<&str>) = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .partition(|p| p.starts_with("access_token="));
+        if let Some(token) = tokens.first().map(|p| &p["access_token=".len()..])
+            && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            let path_and_query = if rest.is_empty() {
+                req.path().to_owned()
+            } else {
+                format!("{}?{}", req.path(), rest.join("&"))
+            };
+            if let Ok(uri) = path_and_query.parse::<actix_web::http::Uri>() {
+                req.head_mut().uri = uri;
+                req.headers_mut().insert(header::AUTHORIZATION, value);
+            }
+        }
+    }
+    next.call(req).await
 }
 
 /// A JSON 200 response.

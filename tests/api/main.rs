@@ -15,6 +15,7 @@ mod exports;
 mod foundation;
 mod identity;
 mod leaderboards;
+mod logs;
 mod migrations;
 mod props;
 mod settings;

@@ -20,16 +20,16 @@ pub fn longmarch_command() -> Command {
 }
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("local addr").port()
 }
 
 /// Kills the child if the test fails before it exits.
-struct Guard(Option<Child>);
+pub struct Guard(pub Option<Child>);
 
 impl Guard {
-    fn child(&mut self) -> &mut Child {
+    pub fn child(&mut self) -> &mut Child {
         self.0.as_mut().expect("child still owned")
     }
 }
@@ -43,7 +43,7 @@ impl Drop for Guard {
     }
 }
 
-async fn wait_until_healthy(client: &reqwest::Client, url: &str, child: &mut Child) {
+pub async fn wait_until_healthy(client: &reqwest::Client, url: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(resp) = client.get(url).send().await
@@ -59,7 +59,7 @@ async fn wait_until_healthy(client: &reqwest::Client, url: &str, child: &mut Chi
     }
 }
 
-fn send_signal(child: &Child, signal: &str) {
+pub fn send_signal(child: &Child, signal: &str) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(child.id().to_string())
