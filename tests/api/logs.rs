@@ -1,33 +1,15 @@
 //! What the running server writes to its log, read from the real binary's output.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::shutdown::{Guard, free_port, longmarch_command, send_signal, wait_until_healthy};
+use crate::shutdown::{send_signal, serve};
 
 #[tokio::test]
 async fn a_token_sent_in_the_events_query_string_never_reaches_the_log() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let child = longmarch_command()
-        .env("LONGMARCH_ENV", "test")
-        .env(
-            "LONGMARCH__DATABASE__URL",
-            format!("sqlite://{}", dir.path().join("logs.db").display()),
-        )
-        .env("LONGMARCH__SERVER__PORT", port.to_string())
-        .env("LONGMARCH__LOG__LEVEL", "info")
-        .env("LONGMARCH__LOG__FORMAT", "json")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn longmarch serve");
-    let mut guard = Guard(Some(child));
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until_healthy(&client, &format!("{base}/healthz"), guard.child()).await;
+    let (mut guard, base, client) = serve(&dir.path().join("logs.db")).await;
 
     let login: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/dev"))

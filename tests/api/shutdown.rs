@@ -68,9 +68,9 @@ pub fn send_signal(child: &Child, signal: &str) {
     assert!(status.success(), "kill -{signal} failed");
 }
 
-async fn serve_then_signal(signal: &str) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("nested").join("longmarch.db");
+/// `longmarch serve` on a free port over the SQLite file `db_path`, with JSON logs at info,
+/// once it answers `/healthz`: the guard, the base URL and a client.
+pub async fn serve(db_path: &std::path::Path) -> (Guard, String, reqwest::Client) {
     let port = free_port();
     let child = longmarch_command()
         .env("LONGMARCH_ENV", "test")
@@ -87,6 +87,13 @@ async fn serve_then_signal(signal: &str) {
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     wait_until_healthy(&client, &format!("{base}/healthz"), guard.child()).await;
+    (guard, base, client)
+}
+
+async fn serve_then_signal(signal: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("nested").join("longmarch.db");
+    let (mut guard, base, client) = serve(&db_path).await;
 
     // It serves the seeded demo over a SQLite file whose directory it created.
     let body: serde_json::Value = client
