@@ -24,6 +24,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub wechat: WechatSettings,
     pub limits: LimitSettings,
+    pub leaderboard: LeaderboardSettings,
     pub seed: SeedSettings,
     pub log: LogSettings,
 }
@@ -85,6 +86,12 @@ pub struct LimitSettings {
     pub csv_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub max_page_size: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LeaderboardSettings {
+    /// How far behind the latest upload a participant board may be (0: never behind).
+    pub max_staleness_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +204,9 @@ impl Settings {
         }
         if self.limits.max_page_size == 0 {
             return Err(invalid("limits.max_page_size", "must be at least 1"));
+        }
+        if self.leaderboard.max_staleness_ms > 60_000 {
+            return Err(invalid("leaderboard.max_staleness_ms", "must be at most 60000"));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(invalid("log.format", "must be `pretty` or `json`"));

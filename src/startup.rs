@@ -48,7 +48,11 @@ impl Application {
         if postgres {
             crate::services::events::start_listener(&db, events.clone()).await?;
         }
+        let boards = Arc::new(crate::services::board_cache::BoardCache::new(Duration::from_millis(
+            settings.leaderboard.max_staleness_ms,
+        )));
         let state = AppState {
+            boards,
             events,
             db,
             jwt: Arc::new(JwtKeys::new(&settings.auth)),

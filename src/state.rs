@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
-    services::events::EventHub,
+    services::{board_cache::BoardCache, events::EventHub},
     settings::Settings,
 };
 
@@ -21,4 +21,6 @@ pub struct AppState {
     pub wechat: WechatClient,
     /// Live events: this instance's screens, fed via PostgreSQL NOTIFY or in process.
     pub events: Arc<EventHub>,
+    /// Participant boards held in memory (see `services::board_cache`).
+    pub boards: Arc<BoardCache>,
 }

@@ -38,6 +38,7 @@ pub async fn participants_board(
     let audience = leaderboard::open(&state.db, &who, &slug).await?;
     Ok(ok(&leaderboard::participants_board(
         &state.db,
+        &state.boards,
         &audience,
         query.into_inner(),
     )
@@ -57,7 +58,7 @@ pub async fn participants_board(
 #[get("/campaigns/{slug}/leaderboards/participants/me")]
 pub async fn my_rank(state: web::Data<AppState>, who: Viewer, slug: web::Path<String>) -> ApiResult<HttpResponse> {
     let audience = leaderboard::open(&state.db, &who, &slug).await?;
-    Ok(ok(&leaderboard::my_rank(&state.db, &audience).await?))
+    Ok(ok(&leaderboard::my_rank(&state.db, &state.boards, &audience).await?))
 }
 
 /// The children of a cohort (top level by default) ranked by total steps, mean steps per

@@ -106,7 +106,7 @@ pub async fn my_progress(
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let ctx = CampaignCtx::load(&state.db, &slug).await?;
-    Ok(ok(&me::progress(&state.db, &ctx, who.id).await?))
+    Ok(ok(&me::progress(&state.db, &state.boards, &ctx, who.id).await?))
 }
 
 /// Every station with its status; stories only for unlocked stations.

@@ -256,7 +256,7 @@ async fn finish_upload(
     if outcome.changed {
         crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
     }
-    let progress = me::progress_view(&state.db, ctx, &outcome.enrollment).await?;
+    let progress = me::progress_view(&state.db, &state.boards, ctx, &outcome.enrollment).await?;
     let newly_unlocked = outcome
         .newly
         .iter()

@@ -33,6 +33,7 @@ use crate::{
     models::{cohort_days, cohorts, enrollments, participants, step_days},
     services::{
         access::require_campaign_access,
+        board_cache::BoardCache,
         me::enrollment_of,
         progress::{CampaignCtx, PositionView, km},
     },
@@ -280,6 +281,16 @@ impl Scope {
         with_row_columns(self.base(), self.score())
     }
 
+    /// Every ranked row in board order (the in-memory board's full read).
+    pub(crate) fn ordered_rows(&self) -> Select<enrollments::Entity> {
+        self.ordered(self.rows(), false)
+    }
+
+    /// True for the board kept in memory: campaign to date, every cohort.
+    fn is_cached(&self) -> bool {
+        self.period == Period::Total && self.cohorts.is_none()
+    }
+
     /// How many rows are ranked.
     ///
     /// # Errors
@@ -362,7 +373,7 @@ impl Scope {
 }
 
 /// The columns of a `BoardRow` on a query over enrollments.
-fn with_row_columns(q: Select<enrollments::Entity>, score: SimpleExpr) -> Select<enrollments::Entity> {
+pub(crate) fn with_row_columns(q: Select<enrollments::Entity>, score: SimpleExpr) -> Select<enrollments::Entity> {
     q.select_only()
         .column_as(enrollments::Column::Id, "enrollment_id")
         .column_as(score, "score")
@@ -571,9 +582,10 @@ impl Audience {
 ///
 /// # Errors
 /// 400 `invalid_query`; 404 `cohort_not_found`; on database failure.
-#[tracing::instrument(skip(db, audience, query), fields(campaign = %audience.ctx.campaign.slug))]
+#[tracing::instrument(skip(db, boards, audience, query), fields(campaign = %audience.ctx.campaign.slug))]
 pub async fn participants_board(
     db: &impl ConnectionTrait,
+    boards: &BoardCache,
     audience: &Audience,
     query: BoardQuery,
 ) -> ApiResult<BoardPage> {
@@ -588,8 +600,12 @@ pub async fn participants_board(
         period,
         cohorts,
     };
-    let total = scope.count(db).await?;
-    let rows = scope.page(db, limit, offset).await?;
+    let (total, rows) = if scope.is_cached() {
+        let board = boards.snapshot(db, scope.campaign_id).await?;
+        (board.len(), board.page(limit, offset))
+    } else {
+        (scope.count(db).await?, scope.page(db, limit, offset).await?)
+    };
     let items = rows.into_iter().map(|(rank, r)| audience.entry(rank, r)).collect();
     let (period, date) = match period {
         Period::Total => ("total", None),
@@ -623,8 +639,8 @@ pub struct MyRank {
 ///
 /// # Errors
 /// 403 `participant_only`, `participant_suspended`; on database failure.
-#[tracing::instrument(skip(db, audience), fields(campaign = %audience.ctx.campaign.slug))]
-pub async fn my_rank(db: &impl ConnectionTrait, audience: &Audience) -> ApiResult<MyRank> {
+#[tracing::instrument(skip(db, boards, audience), fields(campaign = %audience.ctx.campaign.slug))]
+pub async fn my_rank(db: &impl ConnectionTrait, boards: &BoardCache, audience: &Audience) -> ApiResult<MyRank> {
     let me = audience
         .me
         .as_ref()
@@ -640,6 +656,18 @@ pub async fn my_rank(db: &impl ConnectionTrait, audience: &Audience) -> ApiResul
         period: Period::Total,
         cohorts: None,
     };
+    let board = boards.snapshot(db, scope.campaign_id).await?;
+    if let Some(around) = board.around(me.id, 2) {
+        let entries = |rows: Vec<(u64, BoardRow)>| rows.into_iter().map(|(rank, r)| audience.entry(rank, r)).collect();
+        return Ok(MyRank {
+            rank: around.me.0,
+            total: board.len(),
+            me: audience.entry(around.me.0, around.me.1),
+            above: entries(around.above),
+            below: entries(around.below),
+        });
+    }
+    // Joined since the board was last read: ask the database.
     let key = RowKey {
         score: me.total_counted,
         reached_on: me.last_reached_on,

@@ -9,7 +9,8 @@ use crate::{
     error::{ApiError, ApiResult},
     models::{cohorts, enrollments, step_days, unlocks},
     services::{
-        leaderboard::{Period, Scope, basis_points, bp_percent},
+        board_cache::BoardCache,
+        leaderboard::{basis_points, bp_percent},
         progress::{CampaignCtx, PositionView, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
     },
 };
@@ -69,13 +70,14 @@ pub async fn enrollment_of(
 ///
 /// # Errors
 /// On database failure.
-pub async fn rank_of(db: &impl ConnectionTrait, campaign_id: i32, counted: i64) -> ApiResult<(u64, u64)> {
-    let board = Scope {
-        campaign_id,
-        period: Period::Total,
-        cohorts: None,
-    };
-    Ok((board.rank_of(db, counted).await?, board.count(db).await?))
+pub async fn rank_of(
+    db: &impl ConnectionTrait,
+    boards: &BoardCache,
+    campaign_id: i32,
+    counted: i64,
+) -> ApiResult<(u64, u64)> {
+    let board = boards.snapshot(db, campaign_id).await?;
+    Ok((board.rank_of(counted), board.len()))
 }
 
 /// Builds the progress view of an enrollment.
@@ -84,6 +86,7 @@ pub async fn rank_of(db: &impl ConnectionTrait, campaign_id: i32, counted: i64) 
 /// On database failure.
 pub async fn progress_view(
     db: &impl ConnectionTrait,
+    boards: &BoardCache,
     ctx: &CampaignCtx,
     e: &enrollments::Model,
 ) -> ApiResult<ProgressView> {
@@ -101,7 +104,7 @@ pub async fn progress_view(
         position: ctx.position_view(c.metres, c.stations_reached, c.finished_on),
         contribution_percent: bp_percent(basis_points(e.total_counted, c.total_counted)),
     });
-    let (rank, ranked) = rank_of(db, ctx.campaign.id, e.total_counted).await?;
+    let (rank, ranked) = rank_of(db, boards, ctx.campaign.id, e.total_counted).await?;
     let (subject, position) = match (&cohort_view, ctx.cohort_mode()) {
         (Some(c), true) => (SUBJECT_COHORT, c.position.clone()),
         _ => (SUBJECT_PARTICIPANT, own.clone()),
@@ -261,7 +264,12 @@ pub async fn steps(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id:
 ///
 /// # Errors
 /// 403 `not_enrolled`; on database failure.
-pub async fn progress(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id: i32) -> ApiResult<ProgressView> {
+pub async fn progress(
+    db: &impl ConnectionTrait,
+    boards: &BoardCache,
+    ctx: &CampaignCtx,
+    participant_id: i32,
+) -> ApiResult<ProgressView> {
     let e = enrollment_of(db, ctx, participant_id).await?;
-    progress_view(db, ctx, &e).await
+    progress_view(db, boards, ctx, &e).await
 }

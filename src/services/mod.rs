@@ -5,6 +5,7 @@ pub mod admin_campaigns;
 pub mod admin_cohorts;
 pub mod admin_routes;
 pub mod audit;
+pub mod board_cache;
 pub mod campaigns;
 pub mod csv_lines;
 pub mod events;

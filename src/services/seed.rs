@@ -42,6 +42,37 @@ pub async fn run(db: &DatabaseConnection, settings: &SeedSettings) -> anyhow::Re
     }
 }
 
+/// An active campaign with the demo's rules (Shanghai time, cohort_mean, 18 steps per km,
+/// 50,000-step cap, flag at 60,000, 3 grace days, WeRun and manual uploads), without cohorts.
+pub fn demo_shaped(
+    route_id: i32,
+    slug: &str,
+    starts_on: chrono::NaiveDate,
+    ends_on: chrono::NaiveDate,
+) -> campaigns::ActiveModel {
+    let now = Utc::now();
+    campaigns::ActiveModel {
+        slug: Set(slug.to_owned()),
+        title: Set(slug.to_owned()),
+        description: Set(String::new()),
+        route_id: Set(route_id),
+        timezone: Set(chrono_tz::Asia::Shanghai.name().to_owned()),
+        starts_on: Set(starts_on),
+        ends_on: Set(ends_on),
+        status: Set(campaigns::ACTIVE.to_owned()),
+        progress_mode: Set("cohort_mean".to_owned()),
+        steps_per_km: Set(18),
+        daily_step_cap: Set(50_000),
+        flag_steps_over: Set(60_000),
+        sync_grace_days: Set(3),
+        step_sources: Set("werun,manual".to_owned()),
+        owner_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
 async fn seed(db: &DatabaseConnection, demo: bool) -> anyhow::Result<()> {
     let txn = crate::db::begin_write(db).await?;
     let route = match routes::Model::find_by_slug(&txn, BUILT_IN_ROUTE_SLUG).await? {
@@ -56,29 +87,15 @@ async fn seed(db: &DatabaseConnection, demo: bool) -> anyhow::Result<()> {
     if demo && campaigns::Model::find_by_slug(&txn, DEMO_SLUG).await?.is_none() {
         let tz = chrono_tz::Asia::Shanghai;
         let today = Utc::now().with_timezone(&tz).date_naive();
-        let now = Utc::now();
-        let campaign = campaigns::ActiveModel {
-            slug: Set(DEMO_SLUG.to_owned()),
-            title: Set("长征永远在路上 · 演示活动".to_owned()),
-            description: Set("每天一万步，二十三天走完二万五千里长征路。".to_owned()),
-            route_id: Set(route.id),
-            timezone: Set(tz.name().to_owned()),
-            starts_on: Set(today - Duration::days(7)),
-            ends_on: Set(today + Duration::days(30)),
-            status: Set(campaigns::ACTIVE.to_owned()),
-            progress_mode: Set("cohort_mean".to_owned()),
-            steps_per_km: Set(18),
-            daily_step_cap: Set(50_000),
-            flag_steps_over: Set(60_000),
-            sync_grace_days: Set(3),
-            step_sources: Set("werun,manual".to_owned()),
-            owner_id: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
+        let mut campaign = demo_shaped(
+            route.id,
+            DEMO_SLUG,
+            today - Duration::days(7),
+            today + Duration::days(30),
+        );
+        campaign.title = Set("长征永远在路上 · 演示活动".to_owned());
+        campaign.description = Set("每天一万步，二十三天走完二万五千里长征路。".to_owned());
+        let campaign = campaign.insert(&txn).await?;
         for (college, class, code) in DEMO_COHORTS {
             let parent = match cohorts::Model::find_by_path(&txn, campaign.id, college).await? {
                 Some(p) => p,

@@ -1,0 +1,298 @@
+//! Untimed preparation: a fresh database, the real server in-process, campaigns shaped like a
+//! school (colleges of classes), participants with tokens and WeChat session keys.
+
+use std::{path::PathBuf, sync::Arc, time::Instant};
+
+use anyhow::Context;
+use base64::Engine as _;
+use chrono::{Duration, NaiveDate, Utc};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, Set,
+};
+use secrecy::SecretString;
+
+use longmarch::{
+    auth::jwt::Role,
+    models::{campaigns, cohorts, enrollments, participants, routes, step_days},
+    services::{
+        progress::{CampaignCtx, recompute_in},
+        seed::{BUILT_IN_ROUTE_SLUG, demo_shaped},
+    },
+    settings::Settings,
+    startup::Application,
+    state::AppState,
+};
+
+use super::{Args, Backend, Scenario};
+
+/// The campaign of the ingest, werun and mixed scenarios.
+pub const CAMPAIGN: &str = "bench";
+/// The campaign of the leaderboard scenario.
+pub const BOARD: &str = "bench-board";
+/// The campaign `simulate` fills.
+pub const SIMULATED: &str = "bench-sim";
+
+/// Colleges × classes of every benchmark campaign: a school of 300 classes.
+const COLLEGES: usize = 20;
+const CLASSES: usize = 15;
+
+/// A prepared participant.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub participant_id: i32,
+    pub enrollment_id: i32,
+    pub token: String,
+    pub session_key: [u8; 16],
+}
+
+/// A campaign with its participants.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub slug: &'static str,
+    pub campaign_id: i32,
+    pub today: NaiveDate,
+    pub members: Arc<Vec<Member>>,
+}
+
+/// The running server and what the scenarios need.
+pub struct Bench {
+    pub base: String,
+    pub state: AppState,
+    pub main: Prepared,
+    pub board: Option<Prepared>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Bench {
+    /// Creates the database, starts the server and prepares the campaigns the plan needs.
+    ///
+    /// # Errors
+    /// When the database cannot be created or the server cannot start.
+    pub async fn start(args: &Args) -> anyhow::Result<Self> {
+        let (url, cleanup) = match args.db {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().context("a temporary directory")?;
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                (url, Cleanup::Sqlite(dir))
+            }
+            Backend::Postgres => {
+                let name = format!("longmarch_bench_{:08x}", rand::rng().random::<u32>());
+                let admin = Database::connect(&args.pg_url)
+                    .await
+                    .with_context(|| format!("cannot reach PostgreSQL at {}", args.pg_url))?;
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+                drop(admin.close().await);
+                let url = replace_db_name(&args.pg_url, &name);
+                (
+                    url,
+                    Cleanup::Postgres {
+                        admin_url: args.pg_url.clone(),
+                        name,
+                    },
+                )
+            }
+        };
+        // The defaults a deployment starts from (pool, limits, workers), on this database.
+        let mut settings =
+            Settings::load_from(&config_dir(), "development", false).context("the development settings")?;
+        settings.database.url = SecretString::from(url);
+        settings.server.port = 0;
+        settings.seed.demo = false;
+        settings.auth.dev_login = false;
+        settings.auth.jwt_secret = SecretString::from(format!("bench-{:032x}", rand::rng().random::<u128>()));
+        // WeRun watermarks name this app.
+        settings.wechat.appid = "wx-longmarch-bench".to_owned();
+        let app = Application::build(settings).await.context("starting the server")?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+
+        let started = Instant::now();
+        let main = prepare(&state, CAMPAIGN, args.participants, false).await?;
+        eprintln!(
+            "prepared {} participants in `{CAMPAIGN}` in {:.1} s",
+            main.members.len(),
+            started.elapsed().as_secs_f64()
+        );
+        let board = if args.plan().contains(&Scenario::Leaderboard) {
+            let started = Instant::now();
+            let board = prepare(&state, BOARD, args.board_participants, true).await?;
+            eprintln!(
+                "prepared {} ranked participants in `{BOARD}` in {:.1} s",
+                board.members.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Some(board)
+        } else {
+            None
+        };
+        Ok(Self {
+            base,
+            state,
+            main,
+            board,
+            cleanup,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Drops the PostgreSQL database (the SQLite directory goes with `self`).
+    pub async fn finish(self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            drop(self.state.db.clone().close().await);
+            if let Ok(admin) = Database::connect(admin_url).await {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                if let Err(e) = admin.execute_unprepared(&sql).await {
+                    eprintln!("could not drop the benchmark database {name}: {e}");
+                }
+                drop(admin.close().await);
+            }
+        }
+    }
+}
+
+fn config_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    match url.rfind('/') {
+        Some(i) => format!("{}/{name}", &url[..i]),
+        None => format!("{url}/{name}"),
+    }
+}
+
+/// Creates a campaign of 300 classes whose window reaches 29 days back, like the demo
+/// otherwise (cohort_mean, 18 steps per km, cap 50,000).
+pub async fn create_campaign(db: &DatabaseConnection, slug: &str) -> anyhow::Result<campaigns::Model> {
+    let route = routes::Model::find_by_slug(db, BUILT_IN_ROUTE_SLUG)
+        .await?
+        .context("the built-in route")?;
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let txn = longmarch::db::begin_write(db).await?;
+    let campaign = demo_shaped(route.id, slug, today - Duration::days(29), today + Duration::days(30))
+        .insert(&txn)
+        .await?;
+    for college in 0..COLLEGES {
+        let parent = cohorts::Model::create(&txn, campaign.id, None, &format!("学院{college:02}"), None).await?;
+        for class in 0..CLASSES {
+            cohorts::Model::create(
+                &txn,
+                campaign.id,
+                Some(&parent),
+                &format!("班级{college:02}{class:02}"),
+                None,
+            )
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(campaign)
+}
+
+/// Creates `slug` with `n` participants spread over its classes, each with a token and a
+/// session key; `ranked` also gives each a few past days of steps so the board has a real
+/// spread of totals. Totals, cohorts and unlocks come from the service's own rebuild.
+async fn prepare(state: &AppState, slug: &'static str, n: usize, ranked: bool) -> anyhow::Result<Prepared> {
+    let db = &state.db;
+    let campaign = create_campaign(db, slug).await?;
+    let ctx = CampaignCtx::from_model(db, campaign.clone()).await?;
+    let all = cohorts::Model::all_of(db, campaign.id).await?;
+    let leaves: Vec<i32> = all.iter().filter(|c| c.parent_id.is_some()).map(|c| c.id).collect();
+    let today = ctx.today();
+    let mut rng = StdRng::seed_from_u64(0x10_7a_2c);
+    let now = Utc::now();
+    let mut members = Vec::with_capacity(n);
+    // SQLite allows 32,766 bound values per statement; 1,000 rows of ≤ 13 columns stay below.
+    for start in (0..n).step_by(1000) {
+        let end = (start + 1000).min(n);
+        let keys: Vec<[u8; 16]> = (start..end).map(|_| rng.random()).collect();
+        let txn = longmarch::db::begin_write(db).await?;
+        let openids: Vec<String> = (start..end).map(|i| format!("bench-{slug}-{i}")).collect();
+        participants::Entity::insert_many(openids.iter().zip(&keys).enumerate().map(|(k, (openid, key))| {
+            participants::ActiveModel {
+                openid: Set(openid.clone()),
+                unionid: Set(None),
+                session_key: Set(Some(base64::engine::general_purpose::STANDARD.encode(key))),
+                display_name: Set(format!("队员{:06}", start + k)),
+                student_no: Set(Some(format!("B{:07}", start + k))),
+                created_at: Set(now),
+                updated_at: Set(now),
+                last_login_at: Set(now),
+                ..Default::default()
+            }
+        }))
+        .exec(&txn)
+        .await?;
+        let mut created = participants::Entity::find()
+            .filter(participants::Column::Openid.is_in(openids.clone()))
+            .all(&txn)
+            .await?;
+        created.sort_by_key(|p| openids.iter().position(|o| *o == p.openid));
+        enrollments::Entity::insert_many(
+            created.iter().enumerate().map(|(k, p)| {
+                enrollments::new_active(campaign.id, p.id, Some(leaves[(start + k) % leaves.len()]), now)
+            }),
+        )
+        .exec(&txn)
+        .await?;
+        let enrolled = enrollments::Entity::find()
+            .filter(enrollments::Column::CampaignId.eq(campaign.id))
+            .filter(enrollments::Column::ParticipantId.is_in(created.iter().map(|p| p.id)))
+            .all(&txn)
+            .await?;
+        let enrollment_of = |pid: i32| enrolled.iter().find(|e| e.participant_id == pid).map(|e| e.id);
+        let mut days = Vec::new();
+        for (p, key) in created.iter().zip(&keys) {
+            let enrollment_id = enrollment_of(p.id).context("an enrollment per participant")?;
+            if ranked {
+                for back in 1..=3 {
+                    let steps = longmarch::services::simulate::realistic_steps(&mut rng);
+                    days.push(step_days::ActiveModel {
+                        campaign_id: Set(campaign.id),
+                        participant_id: Set(p.id),
+                        enrollment_id: Set(enrollment_id),
+                        day: Set(today - Duration::days(back)),
+                        steps: Set(steps),
+                        counted: Set(steps.min(i64::from(campaign.daily_step_cap))),
+                        source: Set("import".to_owned()),
+                        flagged: Set(steps >= i64::from(campaign.flag_steps_over)),
+                        voided: Set(false),
+                        void_reason: Set(None),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    });
+                }
+            }
+            members.push(Member {
+                participant_id: p.id,
+                enrollment_id,
+                token: state.jwt.issue(p.id, Role::Participant, None)?.token,
+                session_key: *key,
+            });
+        }
+        if !days.is_empty() {
+            step_days::Entity::insert_many(days).exec(&txn).await?;
+        }
+        txn.commit().await?;
+    }
+    let txn = longmarch::db::begin_write(db).await?;
+    recompute_in(&txn, &ctx).await?;
+    txn.commit().await?;
+    Ok(Prepared {
+        slug,
+        campaign_id: campaign.id,
+        today,
+        members: Arc::new(members),
+    })
+}

@@ -1,0 +1,345 @@
+//! What each scenario sends. Every scenario runs with the same generator and the same C.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use base64::Engine as _;
+use chrono::{NaiveDate, TimeZone};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    sea_query::{Expr, ExprTrait},
+};
+use serde_json::json;
+
+use longmarch::models::{enrollments, step_days};
+
+use super::{
+    Args, Scenario,
+    drive::{Call, check, clients, drive},
+    prepare::{Bench, Member, Prepared, SIMULATED, create_campaign},
+    report::{Row, Simulated, Staleness, peak_rss_mb, reset_peak_rss},
+};
+
+/// Runs one request scenario and measures it.
+///
+/// # Errors
+/// When the scenario's own setup fails (requests that fail are counted, not raised).
+pub async fn run(bench: &Bench, args: &Args, scenario: Scenario) -> anyhow::Result<Row> {
+    let c = args.connections.max(1);
+    reset_peak_rss();
+    let mut staleness = None;
+    let outcome = match scenario {
+        Scenario::FloorHttp => drive(c, args.warmup(), args.seconds(), floor_http(bench, c)).await,
+        Scenario::FloorDb => drive(c, args.warmup(), args.seconds(), floor_db(bench, c)).await,
+        Scenario::Ingest => drive(c, args.warmup(), args.seconds(), ingest(bench, c, 3_000)).await,
+        Scenario::Werun => drive(c, args.warmup(), args.seconds(), werun(bench, c)).await,
+        Scenario::Mixed => drive(c, args.warmup(), args.seconds(), mixed(bench, c)).await,
+        Scenario::Leaderboard => {
+            let board = bench.board.as_ref().expect("the board is prepared for this scenario");
+            let probe = tokio::spawn(probe_staleness(
+                bench.base.clone(),
+                bench.state.db.clone(),
+                board.clone(),
+                args.warmup() + args.seconds(),
+            ));
+            let outcome = drive(c, args.warmup(), args.seconds(), leaderboard(bench, board, c)).await;
+            staleness = Some(probe.await?);
+            outcome
+        }
+        Scenario::Simulate => unreachable!("simulate is not a request scenario"),
+    };
+    Ok(Row::new(scenario, &outcome, peak_rss_mb(), staleness))
+}
+
+/// GET /healthz: routing, middleware and HTTP only.
+fn floor_http(bench: &Bench, c: usize) -> Call {
+    let clients = Arc::new(clients(c));
+    let url = bench.url("/healthz");
+    Arc::new(move |conn, _| {
+        let req = clients[conn].get(&url).send();
+        Box::pin(async move { check(req.await).await })
+    })
+}
+
+/// What the database allows: the upload's step-day upsert plus the totals update, in one
+/// write transaction, straight through sea-orm from C tasks sharing the server's pool.
+fn floor_db(bench: &Bench, c: usize) -> Call {
+    let db = bench.state.db.clone();
+    let main = bench.main.clone();
+    Arc::new(move |conn, i| {
+        let (member, steps) = pick(&main.members, c, conn, i, 3_000);
+        let db = db.clone();
+        let (campaign_id, today) = (main.campaign_id, main.today);
+        Box::pin(async move {
+            upsert_and_total(&db, campaign_id, &member, today, steps)
+                .await
+                .map_err(|e| format!("db: {e}"))
+        })
+    })
+}
+
+async fn upsert_and_total(
+    db: &DatabaseConnection,
+    campaign_id: i32,
+    member: &Member,
+    day: NaiveDate,
+    steps: i64,
+) -> Result<(), sea_orm::DbErr> {
+    let txn = longmarch::db::begin_write(db).await?;
+    let now = chrono::Utc::now();
+    let existing = step_days::Entity::find()
+        .filter(step_days::Column::EnrollmentId.eq(member.enrollment_id))
+        .filter(step_days::Column::Day.eq(day))
+        .one(&txn)
+        .await?;
+    let delta = match existing {
+        Some(row) if steps > row.steps => {
+            let delta = steps - row.steps;
+            let mut row = row.into_active_model();
+            row.steps = Set(steps);
+            row.counted = Set(steps);
+            row.updated_at = Set(now);
+            row.update(&txn).await?;
+            delta
+        }
+        Some(_) => 0,
+        None => {
+            step_days::ActiveModel {
+                campaign_id: Set(campaign_id),
+                participant_id: Set(member.participant_id),
+                enrollment_id: Set(member.enrollment_id),
+                day: Set(day),
+                steps: Set(steps),
+                counted: Set(steps),
+                source: Set("manual".to_owned()),
+                flagged: Set(false),
+                voided: Set(false),
+                void_reason: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+            steps
+        }
+    };
+    enrollments::Entity::update_many()
+        .col_expr(
+            enrollments::Column::TotalSteps,
+            Expr::col(enrollments::Column::TotalSteps).add(delta),
+        )
+        .col_expr(
+            enrollments::Column::TotalCounted,
+            Expr::col(enrollments::Column::TotalCounted).add(delta),
+        )
+        .col_expr(enrollments::Column::UpdatedAt, Expr::value(now))
+        .filter(enrollments::Column::Id.eq(member.enrollment_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await
+}
+
+/// The member a request goes to, and today's growing count: connection `conn` walks its
+/// share of the members round after round, each round 10 steps more than the last.
+fn pick(members: &Arc<Vec<Member>>, c: usize, conn: usize, i: u64, base: i64) -> (Member, i64) {
+    let k = usize::try_from(i).unwrap_or(usize::MAX) * c + conn;
+    let n = members.len().max(1);
+    let round = i64::try_from(k / n).unwrap_or(0);
+    (members[k % n].clone(), base + 10 * round)
+}
+
+/// One manual day per request: today, with a growing count.
+fn ingest(bench: &Bench, c: usize, base: i64) -> Call {
+    let clients = Arc::new(clients(c));
+    let main = bench.main.clone();
+    let url = bench.url(&format!("/api/v1/campaigns/{}/steps", main.slug));
+    let today = main.today.to_string();
+    Arc::new(move |conn, i| {
+        let (member, steps) = pick(&main.members, c, conn, i, base);
+        let req = clients[conn]
+            .post(&url)
+            .bearer_auth(&member.token)
+            .json(&json!({"days": [{"date": today, "steps": steps}]}))
+            .send();
+        Box::pin(async move { check(req.await).await })
+    })
+}
+
+/// 00:00 of `day` in Shanghai, as the phone stamps a WeRun entry.
+fn midnight(day: NaiveDate) -> i64 {
+    chrono_tz::Asia::Shanghai
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .single()
+        .map_or(0, |t| t.timestamp())
+}
+
+/// The body the mini-program sends: 31 days of `wx.getWeRunData`, encrypted with the
+/// participant's session key (AES-128-CBC, PKCS#7), today's count growing.
+pub fn werun_body(member: &Member, today: NaiveDate, today_steps: i64, appid: &str) -> serde_json::Value {
+    let entries: Vec<_> = (0..31)
+        .rev()
+        .map(|back| {
+            let day = today - chrono::Duration::days(back);
+            let steps = if back == 0 {
+                today_steps
+            } else {
+                4_000 + (i64::from(member.participant_id) * 7 + back * 1_301) % 9_000
+            };
+            json!({"timestamp": midnight(day), "step": steps})
+        })
+        .collect();
+    let plain = json!({
+        "stepInfoList": entries,
+        "watermark": {"appid": appid, "timestamp": chrono::Utc::now().timestamp()},
+    });
+    let iv: [u8; 16] = rand::random();
+    json!({
+        "encrypted_data": longmarch::auth::werun::encrypt(&member.session_key, &iv, plain.to_string().as_bytes()),
+        "iv": base64::engine::general_purpose::STANDARD.encode(iv),
+    })
+}
+
+fn werun(bench: &Bench, c: usize) -> Call {
+    let clients = Arc::new(clients(c));
+    let main = bench.main.clone();
+    let url = bench.url(&format!("/api/v1/campaigns/{}/steps/werun", main.slug));
+    let appid = bench.state.settings.wechat.appid.clone();
+    Arc::new(move |conn, i| {
+        let (member, steps) = pick(&main.members, c, conn, i, 20_000);
+        let body = werun_body(&member, main.today, steps, &appid);
+        let req = clients[conn].post(&url).bearer_auth(&member.token).json(&body).send();
+        Box::pin(async move { check(req.await).await })
+    })
+}
+
+/// Top 20 and the caller's own neighbourhood, alternately.
+fn leaderboard(bench: &Bench, board: &Prepared, c: usize) -> Call {
+    let clients = Arc::new(clients(c));
+    let board = board.clone();
+    let top = bench.url(&format!(
+        "/api/v1/campaigns/{}/leaderboards/participants?limit=20",
+        board.slug
+    ));
+    let me = bench.url(&format!(
+        "/api/v1/campaigns/{}/leaderboards/participants/me",
+        board.slug
+    ));
+    Arc::new(move |conn, i| {
+        let (member, _) = pick(&board.members, c, conn, i, 0);
+        let url = if i % 2 == 0 { &top } else { &me };
+        let req = clients[conn].get(url).bearer_auth(&member.token).send();
+        Box::pin(async move { check(req.await).await })
+    })
+}
+
+/// 20 % uploads, 80 % reads: progress, milestones, the top of the board, one's rank.
+fn mixed(bench: &Bench, c: usize) -> Call {
+    let clients = Arc::new(clients(c));
+    let main = bench.main.clone();
+    let path = |p: &str| bench.url(&format!("/api/v1/campaigns/{}{p}", main.slug));
+    let (upload, progress, milestones) = (path("/steps"), path("/me/progress"), path("/me/milestones"));
+    let (top, me) = (
+        path("/leaderboards/participants?limit=20"),
+        path("/leaderboards/participants/me"),
+    );
+    let today = main.today.to_string();
+    Arc::new(move |conn, i| {
+        let (member, steps) = pick(&main.members, c, conn, i, 35_000);
+        let client = &clients[conn];
+        let req = match i % 10 {
+            0 | 1 => client
+                .post(&upload)
+                .json(&json!({"days": [{"date": today, "steps": steps}]})),
+            2 | 3 => client.get(&progress),
+            4 | 5 => client.get(&milestones),
+            6 | 7 => client.get(&top),
+            _ => client.get(&me),
+        };
+        let req = req.bearer_auth(&member.token).send();
+        Box::pin(async move { check(req.await).await })
+    })
+}
+
+/// While the board is read, a probe uploads for a few members and times how long until
+/// `/participants/me` shows the stored total: how far behind the board can be.
+async fn probe_staleness(base: String, db: DatabaseConnection, board: Prepared, run_for: Duration) -> Staleness {
+    let client = reqwest::Client::new();
+    let upload = format!("{base}/api/v1/campaigns/{}/steps", board.slug);
+    let me = format!("{base}/api/v1/campaigns/{}/leaderboards/participants/me", board.slug);
+    let end = Instant::now() + run_for;
+    let mut lags_ms = Vec::new();
+    let mut never = 0_u32;
+    let mut next_steps: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut k = 0_usize;
+    while Instant::now() < end {
+        let member = &board.members[(k * 7_919) % board.members.len()];
+        k += 1;
+        let steps = next_steps.entry(member.participant_id).or_insert(1_000);
+        *steps += 1_000;
+        let sent = client
+            .post(&upload)
+            .bearer_auth(&member.token)
+            .json(&json!({"days": [{"date": board.today.to_string(), "steps": *steps}]}))
+            .send()
+            .await;
+        if !sent.is_ok_and(|r| r.status().is_success()) {
+            never += 1;
+            continue;
+        }
+        let acked = Instant::now();
+        let Ok(Some(stored)) = enrollments::Entity::find_by_id(member.enrollment_id).one(&db).await else {
+            never += 1;
+            continue;
+        };
+        let mut seen = None;
+        while acked.elapsed() < Duration::from_secs(5) {
+            let shown = match client.get(&me).bearer_auth(&member.token).send().await {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            let counted = shown
+                .as_ref()
+                .and_then(|v| v.pointer("/me/counted_steps"))
+                .and_then(serde_json::Value::as_i64);
+            if counted.is_some_and(|c| c >= stored.total_counted) {
+                seen = Some(acked.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        match seen {
+            Some(lag) => lags_ms.push(lag.as_secs_f64() * 1000.0),
+            None => never += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Staleness::new(lags_ms, never)
+}
+
+/// `longmarch simulate` (the same service call) on a campaign whose window reaches back
+/// far enough, timed as one call.
+///
+/// # Errors
+/// When the campaign cannot be created or the simulation fails.
+pub async fn simulate(bench: &Bench, args: &Args) -> anyhow::Result<Simulated> {
+    create_campaign(&bench.state.db, SIMULATED).await?;
+    reset_peak_rss();
+    let participants = u32::try_from(args.participants).unwrap_or(u32::MAX);
+    let started = Instant::now();
+    let message =
+        longmarch::services::simulate::run(&bench.state.db, SIMULATED, participants, args.simulate_days, false)
+            .await
+            .map_err(|e| anyhow::anyhow!("simulate failed: {e:?}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("{message}");
+    Ok(Simulated {
+        participants: args.participants,
+        days: args.simulate_days,
+        seconds,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}

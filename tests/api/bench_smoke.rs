@@ -1,0 +1,67 @@
+//! Keeps the load benchmark from rotting: every scenario for a moment with a handful of
+//! participants, on the database this run tests. Figures are not checked, only that every
+//! request of every scenario was answered as a real client expects.
+
+#[path = "../../benches/load/harness/mod.rs"]
+mod harness;
+
+use clap::Parser;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_benchmark_scenario_runs_without_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("load.json");
+    let mut argv: Vec<String> = [
+        "load",
+        "--participants",
+        "40",
+        "--board-participants",
+        "300",
+        "--connections",
+        "4",
+        "--seconds",
+        "1",
+        "--warmup",
+        "0",
+        "--simulate-days",
+        "3",
+        "--scenario",
+        "ingest,werun,leaderboard,mixed,simulate",
+        "--out",
+    ]
+    .map(str::to_owned)
+    .into();
+    argv.push(out.display().to_string());
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        argv.extend(["--db".to_owned(), "postgres".to_owned(), "--pg-url".to_owned(), url]);
+    }
+    let args = harness::Args::parse_from(argv);
+    let report = harness::run(&args).await.expect("the benchmark runs");
+
+    let names: Vec<&str> = report.scenarios.iter().map(|r| r.scenario).collect();
+    assert_eq!(
+        names,
+        ["floor_http", "floor_db", "ingest", "werun", "leaderboard", "mixed"]
+    );
+    for row in &report.scenarios {
+        assert!(row.requests > 0, "{} sent no request", row.scenario);
+        assert_eq!(row.errors, 0, "{}: {:?}", row.scenario, row.error_kinds);
+    }
+    let board = report
+        .scenarios
+        .iter()
+        .find(|r| r.scenario == "leaderboard")
+        .expect("board");
+    let staleness = board.staleness.as_ref().expect("the probe ran");
+    assert!(staleness.probes > 0, "no upload reached the board");
+    assert_eq!(staleness.never_seen, 0, "an upload never showed on the board");
+    let simulated = report.simulate.as_ref().expect("simulate ran");
+    assert_eq!((simulated.participants, simulated.days), (40, 3));
+
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("load.json written")).expect("JSON");
+    assert_eq!(written["scenarios"].as_array().map(Vec::len), Some(6));
+    assert!(written["targets"].as_array().is_some_and(|t| !t.is_empty()));
+}
