@@ -24,7 +24,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub wechat: WechatSettings,
     pub limits: LimitSettings,
-    pub leaderboard: LeaderboardSettings,
+    pub cache: CacheSettings,
     pub seed: SeedSettings,
     pub log: LogSettings,
 }
@@ -89,9 +89,11 @@ pub struct LimitSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct LeaderboardSettings {
+pub struct CacheSettings {
     /// How far behind the latest upload a participant board may be (0: never behind).
-    pub max_staleness_ms: u64,
+    pub board_max_staleness_ms: u64,
+    /// How long a campaign's settings and stations are reused (0: read every time).
+    pub campaign_ttl_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,8 +207,11 @@ impl Settings {
         if self.limits.max_page_size == 0 {
             return Err(invalid("limits.max_page_size", "must be at least 1"));
         }
-        if self.leaderboard.max_staleness_ms > 60_000 {
-            return Err(invalid("leaderboard.max_staleness_ms", "must be at most 60000"));
+        if self.cache.board_max_staleness_ms > 60_000 {
+            return Err(invalid("cache.board_max_staleness_ms", "must be at most 60000"));
+        }
+        if self.cache.campaign_ttl_ms > 60_000 {
+            return Err(invalid("cache.campaign_ttl_ms", "must be at most 60000"));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(invalid("log.format", "must be `pretty` or `json`"));

@@ -49,10 +49,14 @@ impl Application {
             crate::services::events::start_listener(&db, events.clone()).await?;
         }
         let boards = Arc::new(crate::services::board_cache::BoardCache::new(Duration::from_millis(
-            settings.leaderboard.max_staleness_ms,
+            settings.cache.board_max_staleness_ms,
         )));
+        let campaigns = Arc::new(crate::services::campaign_cache::CampaignCache::new(
+            Duration::from_millis(settings.cache.campaign_ttl_ms),
+        ));
         let state = AppState {
             boards,
+            campaigns,
             events,
             db,
             jwt: Arc::new(JwtKeys::new(&settings.auth)),
@@ -96,6 +100,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::metrics::track))
+            .wrap(middleware::from_fn(routes::forget_campaigns_after_admin_writes))
             .wrap(middleware::from_fn(routes::add_request_id))
             .wrap(TracingLogger::default())
             .wrap(middleware::from_fn(routes::bearer_from_query))

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
-    services::{board_cache::BoardCache, events::EventHub},
+    services::{board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub},
     settings::Settings,
 };
 
@@ -23,4 +23,6 @@ pub struct AppState {
     pub events: Arc<EventHub>,
     /// Participant boards held in memory (see `services::board_cache`).
     pub boards: Arc<BoardCache>,
+    /// Campaign contexts held for a moment (see `services::campaign_cache`).
+    pub campaigns: Arc<CampaignCache>,
 }

@@ -10,7 +10,6 @@ use crate::{
         identity::{self, EnrollmentView, JoinRequest},
         ingest::{self, StepBatch, UploadAnswer, WerunUpload},
         me::{self, MilestonesView, ProgressView, StepDaysView},
-        progress::CampaignCtx,
     },
     state::AppState,
 };
@@ -105,7 +104,7 @@ pub async fn my_progress(
     who: Participant,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = CampaignCtx::load(&state.db, &slug).await?;
+    let ctx = state.campaigns.public(&state.db, &slug).await?;
     Ok(ok(&me::progress(&state.db, &state.boards, &ctx, who.id).await?))
 }
 
@@ -117,7 +116,7 @@ pub async fn my_milestones(
     who: Participant,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = CampaignCtx::load(&state.db, &slug).await?;
+    let ctx = state.campaigns.public(&state.db, &slug).await?;
     Ok(ok(&me::milestones(&state.db, &ctx, who.id).await?))
 }
 
@@ -129,6 +128,6 @@ pub async fn my_steps(
     who: Participant,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let ctx = CampaignCtx::load(&state.db, &slug).await?;
+    let ctx = state.campaigns.public(&state.db, &slug).await?;
     Ok(ok(&me::steps(&state.db, &ctx, who.id).await?))
 }

@@ -170,7 +170,7 @@ pub async fn upload_manual(
     slug: &str,
     batch: StepBatch,
 ) -> ApiResult<UploadAnswer> {
-    let ctx = CampaignCtx::load(&state.db, slug).await?;
+    let ctx = state.campaigns.public(&state.db, slug).await?;
     check_campaign(&ctx, SOURCE_MANUAL)?;
     if batch.days.is_empty() {
         return Err(ApiError::invalid_field("days", "send at least one day"));
@@ -203,7 +203,7 @@ pub async fn upload_werun(
     slug: &str,
     upload: WerunUpload,
 ) -> ApiResult<UploadAnswer> {
-    let ctx = CampaignCtx::load(&state.db, slug).await?;
+    let ctx = state.campaigns.public(&state.db, slug).await?;
     check_campaign(&ctx, SOURCE_WERUN)?;
     let participant = participants::Entity::find_by_id(participant_id)
         .one(&state.db)

@@ -7,7 +7,10 @@
 //! plus one `COUNT` of the rows with strictly more steps than the page's first row: every
 //! other rank on the page follows from its position (competition ranking, "1224").
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use chrono::NaiveDate;
@@ -34,6 +37,7 @@ use crate::{
     services::{
         access::require_campaign_access,
         board_cache::BoardCache,
+        campaign_cache::CampaignCache,
         me::enrollment_of,
         progress::{CampaignCtx, PositionView, km},
     },
@@ -87,7 +91,7 @@ impl FromRequest for Viewer {
 /// A campaign as one viewer may see it.
 #[derive(Debug, Clone)]
 pub struct Audience {
-    pub ctx: CampaignCtx,
+    pub ctx: Arc<CampaignCtx>,
     /// Organisers also see student numbers.
     pub organiser: bool,
     /// The participant's own enrollment.
@@ -99,11 +103,16 @@ pub struct Audience {
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 403 `not_enrolled`, `board_token_scope`; on database failure.
-#[tracing::instrument(skip(db, viewer), fields(campaign = %slug))]
-pub async fn open(db: &impl ConnectionTrait, viewer: &Viewer, slug: &str) -> ApiResult<Audience> {
+#[tracing::instrument(skip(db, campaigns, viewer), fields(campaign = %slug))]
+pub async fn open(
+    db: &impl ConnectionTrait,
+    campaigns: &CampaignCache,
+    viewer: &Viewer,
+    slug: &str,
+) -> ApiResult<Audience> {
     match viewer {
         Viewer::Participant(id) => {
-            let ctx = CampaignCtx::load(db, slug).await?;
+            let ctx = campaigns.public(db, slug).await?;
             let me = enrollment_of(db, &ctx, *id).await?;
             Ok(Audience {
                 ctx,
@@ -114,7 +123,7 @@ pub async fn open(db: &impl ConnectionTrait, viewer: &Viewer, slug: &str) -> Api
         Viewer::Organiser(o) => {
             let campaign = require_campaign_access(db, o, slug).await?;
             Ok(Audience {
-                ctx: CampaignCtx::from_model(db, campaign).await?,
+                ctx: Arc::new(CampaignCtx::from_model(db, campaign).await?),
                 organiser: true,
                 me: None,
             })
@@ -126,9 +135,8 @@ pub async fn open(db: &impl ConnectionTrait, viewer: &Viewer, slug: &str) -> Api
                     "This board token is for another campaign.",
                 ));
             }
-            let campaign = crate::services::campaigns::find_any(db, slug).await?;
             Ok(Audience {
-                ctx: CampaignCtx::from_model(db, campaign).await?,
+                ctx: campaigns.any(db, slug).await?,
                 organiser: false,
                 me: None,
             })

@@ -6,6 +6,7 @@ pub mod admin_cohorts;
 pub mod admin_routes;
 pub mod audit;
 pub mod board_cache;
+pub mod campaign_cache;
 pub mod campaigns;
 pub mod csv_lines;
 pub mod events;

@@ -10,6 +10,7 @@ mod admin_imports;
 mod admin_review;
 mod admin_support;
 mod bench_smoke;
+mod caches;
 mod cli;
 mod events;
 mod exports;
