@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict, SimpleExpr},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -40,6 +40,8 @@ pub struct CampaignCtx {
     pub window: DayWindow,
     pub stations: Vec<stations::Model>,
     pub marks: Vec<StationMark>,
+    /// The campaign's cohort tree: id → parent id.
+    pub parents: HashMap<i32, Option<i32>>,
 }
 
 impl CampaignCtx {
@@ -77,6 +79,16 @@ impl CampaignCtx {
             .progress_mode
             .parse()
             .map_err(|_| anyhow::anyhow!("campaign {} has an invalid progress mode", campaign.slug))?;
+        let parents = cohorts::Entity::find()
+            .select_only()
+            .column(cohorts::Column::Id)
+            .column(cohorts::Column::ParentId)
+            .filter(cohorts::Column::CampaignId.eq(campaign.id))
+            .into_tuple::<(i32, Option<i32>)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
         let window = DayWindow {
             starts_on: campaign.starts_on,
             ends_on: campaign.ends_on,
@@ -89,6 +101,7 @@ impl CampaignCtx {
             window,
             stations,
             marks,
+            parents,
         })
     }
 
@@ -114,6 +127,37 @@ impl CampaignCtx {
                 conversion::mean_metres(counted, members, self.spk())
             }
         }
+    }
+
+    /// `cohorts.metres` after adding `d_counted` to `total_counted`, as SQL for the same
+    /// UPDATE: `cohort_metres` of the new total (floor division; totals and member counts
+    /// are never negative, where SQL's truncating division is the floor).
+    pub fn cohort_metres_sql(&self, d_counted: i64) -> SimpleExpr {
+        let spk = self.spk();
+        let total = format!("(total_counted + ({d_counted}))");
+        let sql = match self.mode {
+            _ if spk <= 0 => "0".to_owned(),
+            ProgressMode::CohortTotal => format!("{total} * 1000 / {spk}"),
+            ProgressMode::CohortMean | ProgressMode::Individual => {
+                format!("CASE WHEN member_count > 0 THEN {total} * 1000 / (member_count * {spk}) ELSE 0 END")
+            }
+        };
+        Expr::cust(sql)
+    }
+
+    /// The cohort and its ancestors' ids, nearest first, from the campaign's tree as loaded
+    /// with the context (`None` for a cohort created since).
+    pub fn chain_ids(&self, cohort_id: i32) -> Option<Vec<i32>> {
+        let mut chain = Vec::new();
+        let mut next = Some(cohort_id);
+        while let Some(id) = next {
+            if chain.len() > self.parents.len() {
+                return None;
+            }
+            chain.push(id);
+            next = *self.parents.get(&id)?;
+        }
+        Some(chain)
     }
 
     /// True when cohorts (not participants) are the campaign's unlock subjects.
@@ -234,7 +278,9 @@ pub async fn refresh_cohort(
 ) -> ApiResult<(cohorts::Model, Vec<(i32, NaiveDate)>)> {
     let metres = ctx.cohort_metres(cohort.total_counted, i64::from(cohort.member_count));
     let mut active = cohort.clone().into_active_model();
-    active.metres = Set(metres);
+    if metres != cohort.metres {
+        active.metres = Set(metres);
+    }
     let mut inserted = Vec::new();
     if ctx.cohort_mode() {
         let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
@@ -381,10 +427,15 @@ pub async fn apply_deltas(
     // Cohorts, nearest first. Row updates use increments so concurrent uploads of other
     // members never lose each other's steps; on PostgreSQL the UPDATE also locks the row
     // until commit, which serialises the unlock computation per cohort.
+    // The new metres are computed by the same UPDATE (see `cohort_metres_sql`), whose
+    // RETURNING row is the cohort as this transaction leaves it: one statement per level.
     let mut cohort_inserted = Vec::new();
-    let chain = chain_of(db, enrollment.cohort_id).await?;
-    for (level, c) in chain.iter().enumerate() {
-        if d_counted != 0 || d_steps != 0 || became_active != 0 {
+    let chain = match enrollment.cohort_id.and_then(|id| ctx.chain_ids(id)) {
+        Some(ids) => ids,
+        None => chain_of(db, enrollment.cohort_id).await?.iter().map(|c| c.id).collect(),
+    };
+    for (level, &cohort_id) in chain.iter().enumerate() {
+        let fresh = if d_counted != 0 || d_steps != 0 || became_active != 0 {
             cohorts::Entity::update_many()
                 .col_expr(
                     cohorts::Column::TotalCounted,
@@ -398,15 +449,16 @@ pub async fn apply_deltas(
                     cohorts::Column::ActiveMembers,
                     Expr::col(cohorts::Column::ActiveMembers).add(became_active),
                 )
-                .filter(cohorts::Column::Id.eq(c.id))
-                .exec(db)
-                .await?;
+                .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(d_counted))
+                .filter(cohorts::Column::Id.eq(cohort_id))
+                .exec_with_returning(db)
+                .await?
+                .pop()
+        } else {
+            cohorts::Entity::find_by_id(cohort_id).one(db).await?
         }
-        upsert_cohort_days(db, c.id, deltas).await?;
-        let fresh = cohorts::Entity::find_by_id(c.id)
-            .one(db)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("cohort {} vanished", c.id))?;
+        .ok_or_else(|| anyhow::anyhow!("cohort {cohort_id} vanished"))?;
+        upsert_cohort_days(db, cohort_id, deltas).await?;
         let (_, inserted) = refresh_cohort(db, ctx, &fresh, deltas, false, now).await?;
         if level == 0 {
             cohort_inserted = inserted;
