@@ -1,15 +1,22 @@
 //! Opening the database: SQLite (embedded default) or PostgreSQL, chosen by URL.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use secrecy::ExposeSecret;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::settings::DatabaseSettings;
 
@@ -57,18 +64,105 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("migration failed")
 }
 
-/// Begins a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
-/// so a read-then-write transaction waits for the lock instead of failing with "database is
-/// locked" when another writer commits in between.
+/// How long a writer waits for its turn before the request answers 503 `busy`.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A write transaction. On SQLite it also holds this process's turn to write: writers of
+/// one database file queue here, in order, instead of in SQLite's busy handler, which
+/// sleeps in growing steps (up to 100 ms) and leaves the lock idle while it sleeps.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl WriteTxn {
+    /// Commits, then lets the next writer in.
+    ///
+    /// # Errors
+    /// When the commit fails.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    /// Rolls back, then lets the next writer in.
+    ///
+    /// # Errors
+    /// When the rollback fails.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}
+
+/// The writers' queue of each SQLite file open in this process.
+fn write_turns(db: &DatabaseConnection) -> Option<Arc<Semaphore>> {
+    static TURNS: OnceLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> = OnceLock::new();
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    let mut turns = TURNS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Some(turns.entry(file).or_insert_with(|| Arc::new(Semaphore::new(1))).clone())
+}
+
+/// Begins a write transaction. On SQLite it waits for this process's turn to write, then
+/// takes the write lock up front (`BEGIN IMMEDIATE`), so a read-then-write transaction waits
+/// for the lock instead of failing with "database is locked" when another process's writer
+/// commits in between.
 ///
 /// # Errors
-/// When no connection is available or the lock isn't granted within the busy timeout.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// When no turn or connection is available in time, or the lock isn't granted within the
+/// busy timeout.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    let turn = match write_turns(db) {
+        Some(turns) => Some(
+            tokio::time::timeout(WRITE_TURN_TIMEOUT, turns.acquire_owned())
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?,
+        ),
+        None => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
 }
 
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {

@@ -35,7 +35,7 @@ pub async fn participants_board(
     slug: web::Path<String>,
     query: web::Query<BoardQuery>,
 ) -> ApiResult<HttpResponse> {
-    let audience = leaderboard::open(&state.db, &state.campaigns, &who, &slug).await?;
+    let audience = leaderboard::open(&state.db, &state.campaigns, &state.boards, &who, &slug).await?;
     Ok(ok(&leaderboard::participants_board(
         &state.db,
         &state.boards,
@@ -57,7 +57,7 @@ pub async fn participants_board(
 )]
 #[get("/campaigns/{slug}/leaderboards/participants/me")]
 pub async fn my_rank(state: web::Data<AppState>, who: Viewer, slug: web::Path<String>) -> ApiResult<HttpResponse> {
-    let audience = leaderboard::open(&state.db, &state.campaigns, &who, &slug).await?;
+    let audience = leaderboard::open(&state.db, &state.campaigns, &state.boards, &who, &slug).await?;
     Ok(ok(&leaderboard::my_rank(&state.db, &state.boards, &audience).await?))
 }
 
@@ -80,7 +80,7 @@ pub async fn cohorts_board(
     slug: web::Path<String>,
     query: web::Query<CohortBoardQuery>,
 ) -> ApiResult<HttpResponse> {
-    let audience = leaderboard::open(&state.db, &state.campaigns, &who, &slug).await?;
+    let audience = leaderboard::open(&state.db, &state.campaigns, &state.boards, &who, &slug).await?;
     Ok(ok(&leaderboard::cohorts_board(
         &state.db,
         &audience,

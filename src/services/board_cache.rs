@@ -53,6 +53,8 @@ pub struct Snapshot {
     ranks: Vec<u64>,
     /// Enrollment id → index in `rows`.
     index: HashMap<i32, usize>,
+    /// Participant id → index in `rows`.
+    by_participant: HashMap<i32, usize>,
 }
 
 fn key(r: &BoardRow) -> RankKey {
@@ -74,6 +76,7 @@ impl Snapshot {
             ranks.push(rank);
         }
         let index = rows.iter().enumerate().map(|(i, r)| (r.enrollment_id, i)).collect();
+        let by_participant = rows.iter().enumerate().map(|(i, r)| (r.participant_id, i)).collect();
         Self {
             taken_at,
             wall,
@@ -81,6 +84,7 @@ impl Snapshot {
             rows,
             ranks,
             index,
+            by_participant,
         }
     }
 
@@ -98,6 +102,11 @@ impl Snapshot {
     pub fn rank_of(&self, score: i64) -> u64 {
         let greater = self.rows.partition_point(|r| r.score > score);
         u64::try_from(greater).map_or(u64::MAX, rank_for)
+    }
+
+    /// A ranked participant's row.
+    pub fn participant(&self, participant_id: i32) -> Option<&BoardRow> {
+        self.by_participant.get(&participant_id).map(|&i| &*self.rows[i])
     }
 
     /// Up to `limit` rows from `offset`, with their ranks.
@@ -269,6 +278,7 @@ mod tests {
     fn row(id: i32, score: i64, reached: Option<u32>, active: bool) -> BoardRow {
         BoardRow {
             enrollment_id: id,
+            participant_id: id + 1_000,
             score,
             total_counted: score,
             total_steps: score,
@@ -329,6 +339,8 @@ mod tests {
             [4]
         );
         assert!(s.around(5, 2).is_none(), "suspended rows are not ranked");
+        assert_eq!(s.participant(1_001).map(|r| r.enrollment_id), Some(1));
+        assert!(s.participant(1_005).is_none());
         assert_eq!(s.page(2, 3).len(), 1);
         assert!(s.page(2, 10).is_empty());
     }

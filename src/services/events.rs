@@ -358,7 +358,7 @@ pub async fn open_stream(
             "Live events are for organisers and board screens.",
         ));
     }
-    let mut audience = leaderboard::open(&state.db, &state.campaigns, viewer, slug).await?;
+    let mut audience = leaderboard::open(&state.db, &state.campaigns, &state.boards, viewer, slug).await?;
     // A screen is public: never student numbers.
     audience.organiser = false;
     let sub = state.events.subscribe(audience.ctx.campaign.id, last_id.as_deref());

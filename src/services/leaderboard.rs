@@ -94,8 +94,39 @@ pub struct Audience {
     pub ctx: Arc<CampaignCtx>,
     /// Organisers also see student numbers.
     pub organiser: bool,
-    /// The participant's own enrollment.
-    pub me: Option<enrollments::Model>,
+    /// The participant's own enrollment, where the board needs it.
+    pub me: Option<Me>,
+}
+
+/// A participant's enrollment as far as boards need it.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub id: i32,
+    pub status: String,
+    pub total_counted: i64,
+    pub last_reached_on: Option<NaiveDate>,
+}
+
+impl From<&enrollments::Model> for Me {
+    fn from(e: &enrollments::Model) -> Self {
+        Self {
+            id: e.id,
+            status: e.status.clone(),
+            total_counted: e.total_counted,
+            last_reached_on: e.last_reached_on,
+        }
+    }
+}
+
+impl From<&BoardRow> for Me {
+    fn from(r: &BoardRow) -> Self {
+        Self {
+            id: r.enrollment_id,
+            status: r.status.clone(),
+            total_counted: r.total_counted,
+            last_reached_on: r.last_reached_on,
+        }
+    }
 }
 
 /// Opens a campaign for a viewer: an enrolled participant, an organiser with access, or a
@@ -103,17 +134,24 @@ pub struct Audience {
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 403 `not_enrolled`, `board_token_scope`; on database failure.
-#[tracing::instrument(skip(db, campaigns, viewer), fields(campaign = %slug))]
+#[tracing::instrument(skip(db, campaigns, boards, viewer), fields(campaign = %slug))]
 pub async fn open(
     db: &impl ConnectionTrait,
     campaigns: &CampaignCache,
+    boards: &BoardCache,
     viewer: &Viewer,
     slug: &str,
 ) -> ApiResult<Audience> {
     match viewer {
         Viewer::Participant(id) => {
             let ctx = campaigns.public(db, slug).await?;
-            let me = enrollment_of(db, &ctx, *id).await?;
+            // Ranked participants are on the board in memory; anyone else (just joined,
+            // suspended, not enrolled) is looked up, for the right answer.
+            let board = boards.snapshot(db, ctx.campaign.id).await?;
+            let me = match board.participant(*id) {
+                Some(row) => Me::from(row),
+                None => Me::from(&enrollment_of(db, &ctx, *id).await?),
+            };
             Ok(Audience {
                 ctx,
                 organiser: false,
@@ -384,6 +422,7 @@ impl Scope {
 pub(crate) fn with_row_columns(q: Select<enrollments::Entity>, score: SimpleExpr) -> Select<enrollments::Entity> {
     q.select_only()
         .column_as(enrollments::Column::Id, "enrollment_id")
+        .column_as(enrollments::Column::ParticipantId, "participant_id")
         .column_as(score, "score")
         .column_as(enrollments::Column::TotalCounted, "total_counted")
         .column_as(enrollments::Column::TotalSteps, "total_steps")
@@ -428,6 +467,7 @@ pub async fn unranked_after(
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct BoardRow {
     pub enrollment_id: i32,
+    pub participant_id: i32,
     pub score: i64,
     pub total_counted: i64,
     pub total_steps: i64,

@@ -212,7 +212,7 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, ranked: bool) -
     let mut rng = StdRng::seed_from_u64(0x10_7a_2c);
     let now = Utc::now();
     let mut members = Vec::with_capacity(n);
-    // SQLite allows 32,766 bound values per statement; 1,000 rows of ≤ 13 columns stay below.
+    // SQLite allows 32,766 bound values per statement: at most 1,000 rows per INSERT.
     for start in (0..n).step_by(1000) {
         let end = (start + 1000).min(n);
         let keys: Vec<[u8; 16]> = (start..end).map(|_| rng.random()).collect();
@@ -281,8 +281,10 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, ranked: bool) -
                 session_key: *key,
             });
         }
-        if !days.is_empty() {
+        while !days.is_empty() {
+            let rest = days.split_off(days.len().min(1000));
             step_days::Entity::insert_many(days).exec(&txn).await?;
+            days = rest;
         }
         txn.commit().await?;
     }
