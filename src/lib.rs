@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod services;
 pub mod settings;

@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
+    ratelimit::RateLimits,
     routes,
     settings::Settings,
     state::AppState,
@@ -48,6 +49,7 @@ impl Application {
         if postgres {
             crate::services::events::start_listener(&db, events.clone()).await?;
         }
+        let limits = Arc::new(RateLimits::new(&settings.rate_limit)?);
         let state = AppState {
             events,
             db,
@@ -55,6 +57,7 @@ impl Application {
             wechat: WechatClient::new(&settings.wechat)?,
             settings: Arc::new(settings),
             metrics: Metrics::new(),
+            limits,
         };
         let server = run(listener, state.clone())?;
         Ok(Self { port, server, state })

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
+    ratelimit::RateLimits,
     services::events::EventHub,
     settings::Settings,
 };
@@ -21,4 +22,6 @@ pub struct AppState {
     pub wechat: WechatClient,
     /// Live events: this instance's screens, fed via PostgreSQL NOTIFY or in process.
     pub events: Arc<EventHub>,
+    /// Per-process rate limits and the organiser lock-out.
+    pub limits: Arc<RateLimits>,
 }
