@@ -18,5 +18,6 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod timeouts;
 
 pub use error::{ApiError, ApiResult};

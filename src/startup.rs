@@ -94,6 +94,8 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let shutdown_secs = settings.server.shutdown_timeout_secs;
     let server = HttpServer::new(move || {
         App::new()
+            // Innermost, so that a 408 is counted and logged like any other answer.
+            .wrap(middleware::from_fn(crate::timeouts::limit_time))
             .wrap(middleware::from_fn(crate::metrics::track))
             .wrap(middleware::from_fn(routes::add_request_id))
             .wrap(TracingLogger::default())
