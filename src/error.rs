@@ -102,6 +102,21 @@ impl ApiError {
             detail: format!("{field}: {detail}"),
         }
     }
+    /// 429 with `Retry-After`: whole seconds, at least 1.
+    pub fn too_many_requests(code: &'static str, detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self::TooManyRequests {
+            code,
+            detail: detail.into(),
+            retry_after_secs: (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1),
+        }
+    }
+    /// 408: the request took longer than it may.
+    pub fn timeout(detail: impl Into<String>) -> Self {
+        Self::Timeout {
+            code: "request_timeout",
+            detail: detail.into(),
+        }
+    }
     pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
         Self::Unavailable {
             code,

@@ -11,11 +11,13 @@ pub mod error;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod services;
 pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod timeouts;
 
 pub use error::{ApiError, ApiResult};

@@ -2,7 +2,10 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, ResponseBuilder,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
 use crate::{routes, services};
@@ -141,7 +144,7 @@ use crate::{routes, services};
         services::events::UnlockEvent,
         services::events::LeaderboardEvent,
     )),
-    modifiers(&BearerAuth, &ApiScope),
+    modifiers(&BearerAuth, &RequestTimeout, &ApiScope),
     tags(
         (name = "ops", description = "Liveness, readiness, metrics"),
         (name = "campaigns", description = "Public campaign information"),
@@ -176,6 +179,39 @@ impl Modify for ApiScope {
                 }
             })
             .collect();
+    }
+}
+
+/// Every request is timed (`crate::timeouts`), so every operation may answer 408.
+struct RequestTimeout;
+
+impl Modify for RequestTimeout {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let timeout = ResponseBuilder::new()
+            .description(
+                "request_timeout: the request did not finish within `limits.request_timeout_secs` \
+                 (imports: `limits.import_timeout_secs`), or its body stopped arriving; \
+                 uncommitted work was rolled back",
+            )
+            .content("application/problem+json", ContentBuilder::new().build())
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.responses
+                    .responses
+                    .entry("408".to_owned())
+                    .or_insert_with(|| timeout.clone().into());
+            }
+        }
     }
 }
 

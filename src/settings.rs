@@ -25,6 +25,7 @@ pub struct Settings {
     pub wechat: WechatSettings,
     pub limits: LimitSettings,
     pub cache: CacheSettings,
+    pub rate_limit: RateLimitSettings,
     pub seed: SeedSettings,
     pub log: LogSettings,
 }
@@ -84,8 +85,75 @@ pub struct WechatSettings {
 pub struct LimitSettings {
     pub json_body_bytes: usize,
     pub csv_body_bytes: usize,
+    /// How long a request's handler (reading a JSON body included) may run: 408 after it.
     pub request_timeout_secs: u64,
+    /// The handler timeout of streamed imports (CSV and route files), which read big bodies.
+    pub import_timeout_secs: u64,
+    /// The longest wait for the next chunk of a request body: a stalled upload answers 408.
+    pub body_idle_timeout_secs: u64,
+    /// Page sizes (`limit`) above this are clamped to it.
     pub max_page_size: u64,
+}
+
+/// Per-process rate limits (token buckets; a burst of 0 turns a limit off).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Logins (WeChat, development, organiser) per client IP at once.
+    pub login_burst: u32,
+    /// One more login per client IP every this many milliseconds.
+    pub login_refill_ms: u64,
+    /// Step uploads (manual and WeRun) per participant at once.
+    pub upload_burst: u32,
+    /// One more upload per participant every this many milliseconds.
+    pub upload_refill_ms: u64,
+    /// Wrong organiser passwords per username within the window before a lock-out; 0 = off.
+    pub organiser_max_failures: u32,
+    pub organiser_failure_window_secs: u64,
+    pub organiser_lockout_secs: u64,
+    /// Peers (IPs or CIDRs) whose `X-Forwarded-For` is believed: a list, or a comma-separated
+    /// string (the form an environment variable takes).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+    /// Keys remembered per limiter, so a flood of distinct keys can't exhaust memory.
+    pub max_keys: usize,
+}
+
+/// A list of strings given as a TOML array or as one comma-separated string.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(de)? {
+        ListOrCsv::List(items) => items,
+        ListOrCsv::Csv(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+impl RateLimitSettings {
+    /// The trusted proxies as networks (a bare IP is a /32 or /128).
+    ///
+    /// # Errors
+    /// The first entry that is neither an IP address nor a CIDR.
+    pub fn trusted_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| format!("`{entry}` is neither an IP address nor a CIDR"))
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +241,13 @@ impl Settings {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
+        if !self.database.is_sqlite() && self.database.max_connections < 2 {
+            // With one connection every request would wait for the pool and answer 503.
+            return Err(invalid(
+                "database.max_connections",
+                "must be at least 2 on PostgreSQL: the live-events listener holds one connection",
+            ));
+        }
         if self.database.min_connections > self.database.max_connections {
             return Err(invalid(
                 "database.min_connections",
@@ -213,6 +288,7 @@ impl Settings {
         if self.cache.campaign_ttl_ms > 60_000 {
             return Err(invalid("cache.campaign_ttl_ms", "must be at most 60000"));
         }
+        self.validate_limits()?;
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(invalid("log.format", "must be `pretty` or `json`"));
         }
@@ -230,6 +306,57 @@ impl Settings {
                 return Err(invalid("auth.dev_login", "must be false in production"));
             }
         }
+        Ok(())
+    }
+
+    /// Resource and rate limits: every timeout at least a second, every enabled bucket refilling.
+    fn validate_limits(&self) -> Result<(), SettingsError> {
+        let limits = &self.limits;
+        if limits.csv_body_bytes < 1024 {
+            return Err(invalid("limits.csv_body_bytes", "must be at least 1024"));
+        }
+        for (key, secs) in [
+            ("limits.request_timeout_secs", limits.request_timeout_secs),
+            ("limits.import_timeout_secs", limits.import_timeout_secs),
+            ("limits.body_idle_timeout_secs", limits.body_idle_timeout_secs),
+        ] {
+            if !(1..=86_400).contains(&secs) {
+                return Err(invalid(key, "must be between 1 and 86400 seconds"));
+            }
+        }
+        let rate = &self.rate_limit;
+        for (key, burst, refill_ms) in [
+            ("rate_limit.login_refill_ms", rate.login_burst, rate.login_refill_ms),
+            ("rate_limit.upload_refill_ms", rate.upload_burst, rate.upload_refill_ms),
+        ] {
+            if burst > 0 && !(1..=86_400_000).contains(&refill_ms) {
+                return Err(invalid(
+                    key,
+                    "must be between 1 and 86400000 milliseconds while its burst is above 0",
+                ));
+            }
+        }
+        if rate.organiser_max_failures > 0 {
+            for (key, secs) in [
+                (
+                    "rate_limit.organiser_failure_window_secs",
+                    rate.organiser_failure_window_secs,
+                ),
+                ("rate_limit.organiser_lockout_secs", rate.organiser_lockout_secs),
+            ] {
+                if !(1..=86_400).contains(&secs) {
+                    return Err(invalid(
+                        key,
+                        "must be between 1 and 86400 seconds while organiser_max_failures is above 0",
+                    ));
+                }
+            }
+        }
+        if rate.max_keys < 1000 {
+            return Err(invalid("rate_limit.max_keys", "must be at least 1000"));
+        }
+        rate.trusted_networks()
+            .map_err(|reason| invalid("rate_limit.trusted_proxies", reason))?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
+    ratelimit::RateLimits,
     routes,
     settings::Settings,
     state::AppState,
@@ -54,6 +55,7 @@ impl Application {
         let campaigns = Arc::new(crate::services::campaign_cache::CampaignCache::new(
             Duration::from_millis(settings.cache.campaign_ttl_ms),
         ));
+        let limits = Arc::new(RateLimits::new(&settings.rate_limit)?);
         let state = AppState {
             boards,
             campaigns,
@@ -63,6 +65,7 @@ impl Application {
             wechat: WechatClient::new(&settings.wechat)?,
             settings: Arc::new(settings),
             metrics: Metrics::new(),
+            limits,
         };
         let server = run(listener, state.clone())?;
         Ok(Self { port, server, state })
@@ -99,6 +102,8 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let shutdown_secs = settings.server.shutdown_timeout_secs;
     let server = HttpServer::new(move || {
         App::new()
+            // Innermost, so that a 408 is counted and logged like any other answer.
+            .wrap(middleware::from_fn(crate::timeouts::limit_time))
             .wrap(middleware::from_fn(crate::metrics::track))
             .wrap(middleware::from_fn(routes::forget_campaigns_after_admin_writes))
             .wrap(middleware::from_fn(routes::add_request_id))

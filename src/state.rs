@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
+    ratelimit::RateLimits,
     services::{board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub},
     settings::Settings,
 };
@@ -25,4 +26,6 @@ pub struct AppState {
     pub boards: Arc<BoardCache>,
     /// Campaign contexts held for a moment (see `services::campaign_cache`).
     pub campaigns: Arc<CampaignCache>,
+    /// Per-process rate limits and the organiser lock-out.
+    pub limits: Arc<RateLimits>,
 }

@@ -17,6 +17,7 @@ use crate::{
         review::{self, FlagList, FlagQuery, ReasonBody, ReviewDay, StandingView},
     },
     state::AppState,
+    timeouts::LongRunning,
 };
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -66,6 +67,7 @@ pub async fn list_routes(
 )]
 #[post("/admin/routes")]
 pub async fn create_route(
+    _long: LongRunning,
     state: web::Data<AppState>,
     who: Organiser,
     req: HttpRequest,
@@ -170,6 +172,7 @@ pub async fn create_cohort(
 )]
 #[post("/admin/campaigns/{slug}/cohorts/import")]
 pub async fn import_cohorts(
+    _long: LongRunning,
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
@@ -241,6 +244,7 @@ pub async fn delete_cohort(
 )]
 #[post("/admin/campaigns/{slug}/roster/import")]
 pub async fn import_roster(
+    _long: LongRunning,
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
@@ -269,6 +273,7 @@ pub async fn import_roster(
 )]
 #[post("/admin/campaigns/{slug}/steps/import")]
 pub async fn import_steps(
+    _long: LongRunning,
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,

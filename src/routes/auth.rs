@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::{
     error::ApiResult,
+    ratelimit::LoginQuota,
     routes::ok,
     services::identity::{self, LoginAnswer, OrganiserLoginAnswer},
     state::AppState,
@@ -48,33 +49,55 @@ pub struct OrganiserLogin {
         (status = 200, body = LoginAnswer),
         (status = 401, description = "wechat_code_invalid", content_type = "application/problem+json"),
         (status = 403, description = "wechat_user_blocked", content_type = "application/problem+json"),
-        (status = 429, description = "wechat_rate_limited", content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited (too many logins from this client IP; see Retry-After), wechat_rate_limited", content_type = "application/problem+json"),
         (status = 503, description = "wechat_unavailable", content_type = "application/problem+json")
     )
 )]
 #[post("/auth/wechat")]
-pub async fn login_wechat(state: web::Data<AppState>, body: web::Json<WechatLogin>) -> ApiResult<HttpResponse> {
+pub async fn login_wechat(
+    _quota: LoginQuota,
+    state: web::Data<AppState>,
+    body: web::Json<WechatLogin>,
+) -> ApiResult<HttpResponse> {
     Ok(ok(&identity::login_wechat(&state, &body.code).await?))
 }
 
 /// Development login by openid; only mounted when `auth.dev_login` is on (404 otherwise).
-#[utoipa::path(tag = "auth", request_body = DevLogin, responses((status = 200, body = LoginAnswer)))]
+#[utoipa::path(
+    tag = "auth",
+    request_body = DevLogin,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 429, description = "rate_limited (too many logins from this client IP; see Retry-After)", content_type = "application/problem+json")
+    )
+)]
 #[post("/auth/dev")]
-pub async fn login_dev(state: web::Data<AppState>, body: web::Json<DevLogin>) -> ApiResult<HttpResponse> {
+pub async fn login_dev(
+    _quota: LoginQuota,
+    state: web::Data<AppState>,
+    body: web::Json<DevLogin>,
+) -> ApiResult<HttpResponse> {
     Ok(ok(&identity::login_dev(&state, &body.openid).await?))
 }
 
-/// Organiser login with username and password.
+/// Organiser login with username and password. After `rate_limit.organiser_max_failures`
+/// wrong passwords for a username within the window, that username is locked for a while,
+/// even with the right password (whether or not it exists).
 #[utoipa::path(
     tag = "auth",
     request_body = OrganiserLogin,
     responses(
         (status = 200, body = OrganiserLoginAnswer),
-        (status = 401, description = "invalid_credentials", content_type = "application/problem+json")
+        (status = 401, description = "invalid_credentials", content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited (too many logins from this client IP), login_locked (too many failures for this username); see Retry-After", content_type = "application/problem+json")
     )
 )]
 #[post("/auth/organiser")]
-pub async fn login_organiser(state: web::Data<AppState>, body: web::Json<OrganiserLogin>) -> ApiResult<HttpResponse> {
+pub async fn login_organiser(
+    _quota: LoginQuota,
+    state: web::Data<AppState>,
+    body: web::Json<OrganiserLogin>,
+) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     Ok(ok(
         &identity::login_organiser(&state, &body.username, &body.password).await?

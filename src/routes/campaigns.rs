@@ -18,7 +18,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 /// Paging parameters shared by list endpoints.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct Page {
-    /// 1–100, default 20.
+    /// Page size, default 20. Values above `limits.max_page_size` (default 100) are clamped
+    /// to it and 0 counts as 1: the answer is a shorter page, not an error.
     pub limit: Option<u64>,
     /// Default 0.
     pub offset: Option<u64>,

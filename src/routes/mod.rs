@@ -96,18 +96,31 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> Error {
 
 /// Echoes the request id that `TracingLogger` attached to the request's span as an
 /// `x-request-id` response header, so a client report can be matched to the log lines.
+/// Errors from inner middleware (a request timeout) get the header too.
 pub async fn add_request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = req.extensions().get::<RequestId>().copied();
-    let mut res = next.call(req).await?;
-    if let Some(id) = id
-        && let Ok(value) = HeaderValue::from_str(&id.to_string())
-    {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| HeaderValue::from_str(&id.to_string()).ok());
+    let name = HeaderName::from_static("x-request-id");
+    match next.call(req).await {
+        Ok(mut res) => {
+            if let Some(id) = id {
+                res.headers_mut().insert(name, id);
+            }
+            Ok(res)
+        }
+        Err(err) => {
+            let mut answer = err.error_response();
+            if let Some(id) = id {
+                answer.headers_mut().insert(name, id);
+            }
+            Err(actix_web::error::InternalError::from_response(err, answer).into())
+        }
     }
-    Ok(res)
 }
 
 /// `EventSource` can't set headers, so a live screen sends its token as `?access_token=`.

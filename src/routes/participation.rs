@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, get, post, web};
 use crate::{
     auth::Participant,
     error::ApiResult,
+    ratelimit::Uploader,
     routes::ok,
     services::{
         identity::{self, EnrollmentView, JoinRequest},
@@ -58,13 +59,14 @@ pub async fn join(
         (status = 200, body = UploadAnswer),
         (status = 403, description = "not_enrolled, participant_suspended", content_type = "application/problem+json"),
         (status = 409, description = "campaign_closed, uploads_closed", content_type = "application/problem+json"),
-        (status = 422, description = "validation_failed, source_not_accepted", content_type = "application/problem+json")
+        (status = 422, description = "validation_failed, source_not_accepted", content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited (too many uploads by this participant; see Retry-After)", content_type = "application/problem+json")
     )
 )]
 #[post("/campaigns/{slug}/steps")]
 pub async fn upload_steps(
     state: web::Data<AppState>,
-    who: Participant,
+    who: Uploader,
     slug: web::Path<String>,
     body: web::Json<StepBatch>,
 ) -> ApiResult<HttpResponse> {
@@ -81,13 +83,14 @@ pub async fn upload_steps(
     request_body = WerunUpload,
     responses(
         (status = 200, body = UploadAnswer),
-        (status = 422, description = "werun_undecryptable, werun_not_step_data, werun_foreign_appid, werun_stale", content_type = "application/problem+json")
+        (status = 422, description = "werun_undecryptable, werun_not_step_data, werun_foreign_appid, werun_stale", content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited (too many uploads by this participant; see Retry-After)", content_type = "application/problem+json")
     )
 )]
 #[post("/campaigns/{slug}/steps/werun")]
 pub async fn upload_werun(
     state: web::Data<AppState>,
-    who: Participant,
+    who: Uploader,
     slug: web::Path<String>,
     body: web::Json<WerunUpload>,
 ) -> ApiResult<HttpResponse> {

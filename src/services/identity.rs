@@ -250,17 +250,26 @@ pub async fn login_dev(state: &AppState, openid: &str) -> ApiResult<LoginAnswer>
 }
 
 /// Organiser login. Unknown usernames and wrong passwords answer the same 401 after the
-/// same Argon2 work.
+/// same Argon2 work, and count the same towards the username's lock-out.
 ///
 /// # Errors
-/// 401 `invalid_credentials`.
+/// 401 `invalid_credentials`; 429 `login_locked` while the username is locked out.
 pub async fn login_organiser(
     state: &AppState,
     username: &str,
     password_plain: &str,
 ) -> ApiResult<OrganiserLoginAnswer> {
+    let username = username.trim();
+    // Checked before the lookup, so a locked name answers the same whether or not it exists.
+    state.limits.organiser.begin(username).map_err(|wait| {
+        ApiError::too_many_requests(
+            "login_locked",
+            "Too many failed logins for this username; wait before trying again.",
+            wait,
+        )
+    })?;
     let found = organisers::Entity::find()
-        .filter(organisers::Column::Username.eq(username.trim()))
+        .filter(organisers::Column::Username.eq(username))
         .one(&state.db)
         .await?;
     let ok = password::verify(
@@ -270,6 +279,7 @@ pub async fn login_organiser(
     .await?;
     match found {
         Some(o) if ok => {
+            state.limits.organiser.succeeded(username);
             let role = if o.role == crate::services::organisers::ROLE_ADMIN {
                 Role::Admin
             } else {

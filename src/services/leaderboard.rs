@@ -192,7 +192,7 @@ pub struct BoardQuery {
     pub date: Option<String>,
     /// Only this cohort's whole subtree.
     pub cohort: Option<i32>,
-    /// 1–100, default 20.
+    /// 1–100, default 20; anything else is refused with 400 `invalid_query`.
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }

@@ -39,6 +39,8 @@ pub struct FlagQuery {
     /// Also list days already voided; default false.
     #[serde(default)]
     pub include_voided: bool,
+    /// Page size, default 50. Values above `limits.max_page_size` (default 100) are clamped
+    /// to it and 0 counts as 1.
     pub limit: Option<u64>,
     pub offset: Option<u64>,
 }

@@ -17,6 +17,7 @@ mod exports;
 mod foundation;
 mod identity;
 mod leaderboards;
+mod limits;
 mod logs;
 mod migrations;
 mod props;

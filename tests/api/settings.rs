@@ -118,7 +118,7 @@ type Breakage = (&'static str, fn(&mut Settings));
 #[test]
 fn validation_errors_name_the_key() {
     let base = Settings::load_from(&repo_config(), "test", false).expect("test settings");
-    let cases: [Breakage; 7] = [
+    let cases: [Breakage; 21] = [
         ("database.url", |s| s.database.url = SecretString::from("mysql://x/y")),
         ("database.max_connections", |s| s.database.max_connections = 0),
         ("database.min_connections", |s| {
@@ -128,6 +128,33 @@ fn validation_errors_name_the_key() {
         ("auth.token_ttl_secs", |s| s.auth.token_ttl_secs = 0),
         ("wechat.api_base", |s| s.wechat.api_base = "ftp://x".to_owned()),
         ("log.format", |s| s.log.format = "xml".to_owned()),
+        ("database.max_connections", |s| {
+            s.database.url = SecretString::from("postgres://lm@db/lm");
+            s.database.max_connections = 1;
+        }),
+        ("limits.request_timeout_secs", |s| s.limits.request_timeout_secs = 0),
+        ("limits.request_timeout_secs", |s| {
+            s.limits.request_timeout_secs = 100_000
+        }),
+        ("limits.import_timeout_secs", |s| s.limits.import_timeout_secs = 0),
+        ("limits.body_idle_timeout_secs", |s| s.limits.body_idle_timeout_secs = 0),
+        ("limits.csv_body_bytes", |s| s.limits.csv_body_bytes = 10),
+        ("limits.max_page_size", |s| s.limits.max_page_size = 0),
+        ("rate_limit.login_refill_ms", |s| s.rate_limit.login_refill_ms = 0),
+        ("rate_limit.upload_refill_ms", |s| s.rate_limit.upload_refill_ms = 0),
+        ("rate_limit.organiser_failure_window_secs", |s| {
+            s.rate_limit.organiser_failure_window_secs = 0
+        }),
+        ("rate_limit.organiser_lockout_secs", |s| {
+            s.rate_limit.organiser_lockout_secs = 0
+        }),
+        ("rate_limit.max_keys", |s| s.rate_limit.max_keys = 10),
+        ("rate_limit.trusted_proxies", |s| {
+            s.rate_limit.trusted_proxies = vec!["10.0.0.0/8".to_owned(), "proxy.internal".to_owned()]
+        }),
+        ("rate_limit.trusted_proxies", |s| {
+            s.rate_limit.trusted_proxies = vec!["10.0.0.0/33".to_owned()]
+        }),
     ];
     for (key, break_it) in cases {
         let mut settings = base.clone();
@@ -137,6 +164,13 @@ fn validation_errors_name_the_key() {
             other => panic!("{key}: expected a validation error naming it, got {other:?}"),
         }
     }
+    // A rate limit that is off needs no refill or window.
+    let mut off = base.clone();
+    off.rate_limit.upload_burst = 0;
+    off.rate_limit.upload_refill_ms = 0;
+    off.rate_limit.organiser_max_failures = 0;
+    off.rate_limit.organiser_lockout_secs = 0;
+    off.validate().expect("limits that are off");
 }
 
 #[test]
