@@ -12,6 +12,7 @@ mod admin_support;
 mod cli;
 mod events;
 mod exports;
+mod faults;
 mod foundation;
 mod identity;
 mod leaderboards;
