@@ -29,6 +29,9 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
         .idle_timeout(Duration::from_secs(300))
+        // A pooled connection that died with its server (restart, failover) is pinged and
+        // replaced at checkout instead of failing a request: the service recovers by itself.
+        .test_before_acquire(true)
         .sqlx_logging(settings.log_statements)
         .sqlx_logging_level(tracing::log::LevelFilter::Debug);
     if settings.is_sqlite() {
