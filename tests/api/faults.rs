@@ -118,47 +118,51 @@ pub async fn upload_until(who: Uploader, bases: Vec<String>, stop: Arc<AtomicBoo
     while !stop.load(Ordering::SeqCst) {
         k += 1;
         let day = today() - chrono::Days::new(u64::try_from(k % 3).expect("small"));
-        let steps = 1_000 + k * 37;
         let base = &bases[usize::try_from(k).expect("small") % bases.len()];
-        let started = Instant::now();
-        let sent = client
-            .post(format!("{base}/api/v1/campaigns/{DEMO}/steps"))
-            .bearer_auth(&who.token)
-            .json(&json!({ "days": [{ "date": day, "steps": steps }] }))
-            .send()
-            .await;
-        let outcome = match sent {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let header = |name: &str| {
-                    resp.headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let problem = header("content-type").as_deref() == Some("application/problem+json");
-                let retry_after = header("retry-after");
-                let body: Value = resp.json().await.unwrap_or(Value::Null);
-                Outcome::Answer {
-                    status,
-                    problem,
-                    code: body["code"].as_str().map(str::to_owned),
-                    retry_after,
-                }
-            }
-            Err(e) => Outcome::Transport(e.to_string()),
-        };
-        attempts.push(Attempt {
-            openid: who.openid.clone(),
-            day,
-            steps,
-            started,
-            elapsed: started.elapsed(),
-            outcome,
-        });
+        attempts.push(upload_once(&client, base, &who, day, 1_000 + k * 37).await);
         tokio::time::sleep(pause).await;
     }
     attempts
+}
+
+/// One manual upload of `steps` for `day`, and what came of it.
+pub async fn upload_once(client: &reqwest::Client, base: &str, who: &Uploader, day: NaiveDate, steps: i64) -> Attempt {
+    let started = Instant::now();
+    let sent = client
+        .post(format!("{base}/api/v1/campaigns/{DEMO}/steps"))
+        .bearer_auth(&who.token)
+        .json(&json!({ "days": [{ "date": day, "steps": steps }] }))
+        .send()
+        .await;
+    let outcome = match sent {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let problem = header("content-type").as_deref() == Some("application/problem+json");
+            let retry_after = header("retry-after");
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            Outcome::Answer {
+                status,
+                problem,
+                code: body["code"].as_str().map(str::to_owned),
+                retry_after,
+            }
+        }
+        Err(e) => Outcome::Transport(e.to_string()),
+    };
+    Attempt {
+        openid: who.openid.clone(),
+        day,
+        steps,
+        started,
+        elapsed: started.elapsed(),
+        outcome,
+    }
 }
 
 /// Starts one `upload_until` task per uploader; stop them with the returned flag.
@@ -491,6 +495,8 @@ async fn uploads_fail_fast_while_postgres_restarts_and_every_acknowledged_one_su
         for _ in 0..4 {
             tokio::time::sleep(Duration::from_millis(500)).await;
             probes.push(readyz(&app.client, &app.address).await);
+            let live = app.get("/healthz").await;
+            assert_eq!(live.status(), 200, "liveness does not depend on the database");
         }
         pg.start().await;
         let up = Instant::now();
