@@ -498,6 +498,9 @@ async fn uploads_fail_fast_while_postgres_restarts_and_every_acknowledged_one_su
             let live = app.get("/healthz").await;
             assert_eq!(live.status(), 200, "liveness does not depend on the database");
         }
+        // pg_ctl returns a moment after the server accepts connections: the outage is the
+        // time between `down` and `starting`, and recovery is measured from `up`.
+        let starting = Instant::now();
         pg.start().await;
         let up = Instant::now();
         let ready_again = loop {
@@ -515,6 +518,7 @@ async fn uploads_fail_fast_while_postgres_restarts_and_every_acknowledged_one_su
             mode,
             stopping,
             down,
+            starting,
             up,
             probes,
             ready_again,
@@ -541,7 +545,7 @@ async fn uploads_fail_fast_while_postgres_restarts_and_every_acknowledged_one_su
         }
         let during: Vec<&Attempt> = attempts
             .iter()
-            .filter(|a| a.started >= o.down && a.ended() <= o.up)
+            .filter(|a| a.started >= o.down && a.ended() <= o.starting)
             .collect();
         assert!(
             during.len() >= 10,
@@ -596,6 +600,8 @@ struct Outage {
     /// When `pg_ctl stop` was called, and when it returned (the server is down).
     stopping: Instant,
     down: Instant,
+    /// When `pg_ctl start` was called, and when it returned.
+    starting: Instant,
     up: Instant,
     probes: Vec<(u16, Option<String>, Duration)>,
     ready_again: Duration,
