@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{DEMO, TestApp, TestDatabase, spawn_app_on_with, test_settings, today},
-    shutdown::{free_port, send_signal, serve_logged, wait_for_exit},
+    shutdown::{free_port, get_json, send_signal, serve_logged, wait_for_exit},
     steps::snapshot,
 };
 
@@ -661,4 +661,37 @@ async fn two_servers_on_one_sqlite_file_lose_no_acknowledged_upload() {
          {acknowledged} acknowledged and stored; {summary}",
         attempts.len()
     );
+}
+
+#[tokio::test]
+async fn two_servers_starting_together_on_an_empty_database_both_migrate_and_serve() {
+    // A fresh SQLite file, or a fresh PostgreSQL database in the TEST_DATABASE_URL pass.
+    let (_database, url) = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let warn = [("LONGMARCH__LOG__LEVEL", "warn")];
+    let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let ((mut first, base_a, client), (mut second, base_b, _)) =
+        tokio::join!(serve_logged(&url, &log_a, &warn), serve_logged(&url, &log_b, &warn),);
+    for base in [&base_a, &base_b] {
+        let resp = client.get(format!("{base}/readyz")).send().await.expect("readyz");
+        assert_eq!(resp.status(), 200);
+        let campaigns = get_json(&client, &format!("{base}/api/v1/campaigns")).await;
+        let demos = campaigns["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|c| c["slug"] == DEMO)
+            .count();
+        assert_eq!(demos, 1, "the demo is seeded once: {campaigns}");
+    }
+    let who = enroll(&client, &base_a, "o_together", 0).await;
+    let upload = upload_once(&client, &base_b, &who, today(), 4_000).await;
+    assert!(upload.acknowledged(), "{:?}", upload.outcome);
+    for guard in [&mut first, &mut second] {
+        send_signal(guard.child(), "TERM");
+    }
+    for guard in [&mut first, &mut second] {
+        let (status, _) = wait_for_exit(guard, Duration::from_secs(15)).await;
+        assert!(status.success(), "exit status {status}");
+    }
 }

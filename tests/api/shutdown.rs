@@ -119,6 +119,12 @@ async fn start(mut cmd: Command, port: u16) -> (Guard, String, reqwest::Client) 
     (guard, base, client)
 }
 
+/// GETs `url` and reads its JSON body.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let resp = client.get(url).send().await.expect("request");
+    resp.json().await.expect("JSON")
+}
+
 /// Waits for the child to exit, at most `limit`; its status and how long it took.
 pub async fn wait_for_exit(guard: &mut Guard, limit: Duration) -> (ExitStatus, Duration) {
     let started = Instant::now();
@@ -137,14 +143,7 @@ async fn serve_then_signal(signal: &str) {
     let (mut guard, base, client) = serve(&db_path).await;
 
     // It serves the seeded demo over a SQLite file whose directory it created.
-    let body: serde_json::Value = client
-        .get(format!("{base}/api/v1/campaigns/long-march-demo"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let body = get_json(&client, &format!("{base}/api/v1/campaigns/long-march-demo")).await;
     assert_eq!(body["stations"].as_array().map(Vec::len), Some(36));
     assert!(db_path.exists(), "database file created");
 
