@@ -97,8 +97,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let app = Application::build(settings).await?;
+            let db = app.state().db.clone();
             tracing::info!(port = app.port(), "listening");
             app.run_until_stopped().await?;
+            // Every in-flight request has finished (or timed out): close the pool so PostgreSQL
+            // sees clean disconnects and SQLite checkpoints its WAL into the database file.
+            if let Err(e) = db.close().await {
+                tracing::warn!(error = %e, "closing the database pool failed");
+            }
             tracing::info!("stopped");
             Ok(())
         }

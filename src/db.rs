@@ -36,6 +36,9 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
         .idle_timeout(Duration::from_secs(300))
+        // A pooled connection that died with its server (restart, failover) is pinged and
+        // replaced at checkout instead of failing a request: the service recovers by itself.
+        .test_before_acquire(true)
         .sqlx_logging(settings.log_statements)
         .sqlx_logging_level(tracing::log::LevelFilter::Debug);
     if settings.is_sqlite() {
@@ -56,12 +59,66 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     Ok(db)
 }
 
-/// Runs every pending migration.
+/// Names this application's lock among PostgreSQL advisory locks ("longmarc" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6c6f_6e67_6d61_7263;
+
+/// Runs every pending migration, one process at a time. Several instances starting together
+/// on an empty database would otherwise each create the same tables and all but one fail
+/// (on SQLite the migrations aren't even transactional). PostgreSQL: an advisory lock held on
+/// a connection of its own; SQLite: an exclusive lock on the file `<database>.migrate-lock`.
 ///
 /// # Errors
-/// When a migration fails.
+/// When the lock can't be taken or a migration fails.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        use sea_orm::sqlx::{Connection, PgConnection};
+        let options = db.get_postgres_connection_pool().connect_options();
+        let mut lock = PgConnection::connect_with(&options)
+            .await
+            .context("cannot connect to take the migration lock")?;
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut lock)
+            .await
+            .context("cannot take the migration lock")?;
+        let migrated = Migrator::up(db, None).await.context("migration failed");
+        // Ending the session releases its advisory lock.
+        drop(lock.close().await);
+        return migrated;
+    }
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    // An in-memory database has no file, and no other process can see it.
+    let _lock = if file.is_file() {
+        Some(lock_beside(&file).await?)
+    } else {
+        None
+    };
     Migrator::up(db, None).await.context("migration failed")
+}
+
+/// Waits for an exclusive lock on `<file>.migrate-lock`, released when the handle drops. A
+/// separate file: opening and closing the database file itself would drop SQLite's own
+/// POSIX locks in this process.
+async fn lock_beside(file: &Path) -> anyhow::Result<std::fs::File> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".migrate-lock");
+    let path = std::path::PathBuf::from(name);
+    tokio::task::spawn_blocking(move || {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the migration lock {}", path.display()))?;
+        lock.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(lock)
+    })
+    .await
+    .context("the migration lock task failed")?
 }
 
 /// How long a writer waits for its turn before the request answers 503 `busy`.

@@ -174,9 +174,14 @@ fn classify_db(err: &DbErr) -> DbClass {
             sea_orm::sqlx::Error::Database(db) => {
                 // SQLite "database is locked" after busy_timeout, PostgreSQL admin shutdown
                 // (57P01) and "cannot connect now" (57P03): transient, worth a retry.
+                // A session killed because another backend crashed (57P02) or a connection
+                // exception (class 08) means the server went away mid-statement: a 503 with
+                // Retry-After like a refused connection, not a 500.
                 let code = db.code().unwrap_or_default();
                 if code == "5" || code == "517" || code == "57P01" || code == "57P03" {
                     DbClass::Busy
+                } else if code == "57P02" || code.starts_with("08") {
+                    DbClass::Unavailable
                 } else {
                     DbClass::Other
                 }

@@ -14,6 +14,7 @@ mod caches;
 mod cli;
 mod events;
 mod exports;
+mod faults;
 mod foundation;
 mod identity;
 mod leaderboards;
