@@ -9,6 +9,7 @@ mod admin_cohorts;
 mod admin_imports;
 mod admin_review;
 mod admin_support;
+mod authz;
 mod cli;
 mod events;
 mod exports;
