@@ -22,3 +22,4 @@ mod props;
 mod settings;
 mod shutdown;
 mod steps;
+mod werun_tamper;
