@@ -143,7 +143,7 @@ async fn flows_logged_at(level: &str) -> (String, Vec<String>) {
     let participant = login["token"].as_str().expect("token").to_owned();
     for bad in ["invalid", "used", "garbage"] {
         let (status, _) = post("/api/v1/auth/wechat", None, json!({"code": bad})).await;
-        assert!(status >= 400 && status < 600 && status != 500, "{bad}: {status}");
+        assert!((400..600).contains(&status) && status != 500, "{bad}: {status}");
     }
     let dev_openid = "o_DevSecretOpenid77";
     let (status, dev) = post("/api/v1/auth/dev", None, json!({"openid": dev_openid})).await;
