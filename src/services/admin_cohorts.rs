@@ -336,7 +336,9 @@ pub struct CohortImportReport {
     pub unchanged: usize,
 }
 
-fn split_path(path: &str) -> Option<Vec<String>> {
+/// A cohort path `a/b/c` from an import line: its trimmed names, or `None` when any name is
+/// not a valid cohort name.
+pub fn split_path(path: &str) -> Option<Vec<String>> {
     let parts: Vec<String> = path.split('/').map(|p| p.trim().to_owned()).collect();
     parts.iter().all(|p| parse_cohort_name(p).is_ok()).then_some(parts)
 }

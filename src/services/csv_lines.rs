@@ -316,3 +316,114 @@ mod tests {
         assert_eq!(r.next_record().await.unwrap_err().code(), "body_too_large");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use actix_web::ResponseError;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::services::{
+        admin_cohorts::{parse_join_code, split_path},
+        admin_routes::{RouteCsvQuery, read_csv},
+    };
+
+    /// `body` cut into chunks of `size` bytes, as a request body stream.
+    fn stream(body: &[u8], size: usize) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin + use<> {
+        let chunks: Vec<_> = body.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        futures_util::stream::iter(chunks)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    fn assert_clean(e: &ApiError) {
+        let status = e.status_code().as_u16();
+        assert!((400..500).contains(&status), "{status} {}", e.code());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_read_as_records_with_growing_line_numbers(
+            body in prop::collection::vec(any::<u8>(), 0..400),
+            size in 1usize..40,
+        ) {
+            block_on(async {
+                let mut reader = CsvLines::new(stream(&body, size), 300);
+                let mut last = 0;
+                loop {
+                    match reader.next_record().await {
+                        Ok(None) => break,
+                        Ok(Some((no, rec))) => {
+                            assert!(no > last);
+                            last = no;
+                            match rec {
+                                Ok(fields) => assert!(fields.iter().all(|f| !f.contains('\n') && f.trim() == f)),
+                                Err(e) => assert!(e.line == no && !e.code.is_empty() && !e.message.is_empty()),
+                            }
+                        }
+                        Err(e) => {
+                            assert_clean(&e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+
+        #[test]
+        fn arbitrary_text_lines_never_panic_and_fail_as_csv_problems(
+            lines in prop::collection::vec("[^\n]{0,30}|\"[a-z,\"]{0,10}", 0..12),
+            header in "path,join_code|seq,name|\u{feff}path,join_code|",
+        ) {
+            let body = format!("{header}\n{}", lines.join("\r\n"));
+            block_on(async {
+                let mut reader = CsvLines::new(stream(body.as_bytes(), 7), 1 << 20);
+                match reader.expect_header(&["path", "join_code"]).await {
+                    Ok(()) => {
+                        let mut errors = LineErrors::default();
+                        while let Some((no, rec)) = reader.next_record().await.expect("within the limit") {
+                            match rec.and_then(|f| columns(no, f, 2)) {
+                                Ok(f) => {
+                                    if split_path(&f[0]).is_none() || parse_join_code(&f[1]).is_err() {
+                                        errors.push(LineError::new(no, "invalid", "bad"));
+                                    }
+                                }
+                                Err(e) => errors.push(e),
+                            }
+                        }
+                        if let Err(e) = errors.into_result() {
+                            assert_eq!(e.code(), "csv_invalid");
+                        }
+                    }
+                    Err(e) => {
+                        assert_clean(&e);
+                        assert!(e.code() == "csv_header" || e.code() == "csv_empty", "{}", e.code());
+                    }
+                }
+            });
+        }
+
+        #[test]
+        fn arbitrary_route_csv_is_a_document_or_a_clean_error(
+            body in prop::collection::vec(any::<u8>(), 0..300),
+            with_header in any::<bool>(),
+        ) {
+            let mut full = if with_header {
+                b"seq,name,metres,event_date,title,story,image_url\n".to_vec()
+            } else {
+                Vec::new()
+            };
+            full.extend(body);
+            let q = RouteCsvQuery { slug: Some("r".to_owned()), name: Some("R".to_owned()) };
+            match block_on(read_csv(stream(&full, 13), 4096, &q)) {
+                Ok(doc) => assert!(doc.stations.len() <= 200),
+                Err(e) => assert_clean(&e),
+            }
+        }
+    }
+}

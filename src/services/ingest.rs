@@ -14,7 +14,7 @@ use crate::{
     auth::werun,
     domain::{
         conversion,
-        days::{DayRejection, StepCount, parse_local_day, werun_day},
+        days::{DayRejection, DayWindow, StepCount, parse_local_day, werun_day},
     },
     error::{ApiError, ApiResult},
     models::{campaigns, enrollments, participants, step_days},
@@ -129,11 +129,17 @@ fn check_campaign(ctx: &CampaignCtx, source: &str) -> ApiResult<()> {
 }
 
 /// Judges each day alone: good days (merged by max per date) and rejected ones.
-pub fn judge_days(
-    ctx: &CampaignCtx,
+pub fn judge_days(ctx: &CampaignCtx, days: impl IntoIterator<Item = (String, Option<NaiveDate>, i64)>) -> Judged {
+    judge_days_in(&ctx.window, ctx.today(), days)
+}
+
+/// [`judge_days`] against a bare window and local `today`: no campaign row or clock needed,
+/// so the rules can be fuzzed and property-tested on their own.
+pub fn judge_days_in(
+    window: &DayWindow,
+    today: NaiveDate,
     days: impl IntoIterator<Item = (String, Option<NaiveDate>, i64)>,
-) -> (BTreeMap<NaiveDate, i64>, Vec<RejectedDay>) {
-    let today = ctx.today();
+) -> Judged {
     let mut good = BTreeMap::new();
     let mut rejected = Vec::new();
     for (raw, date, steps) in days {
@@ -146,7 +152,7 @@ pub fn judge_days(
             });
             continue;
         };
-        let verdict = StepCount::try_from(steps).and_then(|_| ctx.window.judge(date, today));
+        let verdict = StepCount::try_from(steps).and_then(|_| window.judge(date, today));
         match verdict {
             Ok(()) => {
                 let slot = good.entry(date).or_insert(steps);
@@ -181,13 +187,7 @@ pub async fn upload_manual(
             format!("send at most {MAX_BATCH_DAYS} days at once"),
         ));
     }
-    let (good, rejected) = judge_days(
-        &ctx,
-        batch.days.into_iter().map(|d| {
-            let parsed = parse_local_day(&d.date);
-            (d.date, parsed, d.steps)
-        }),
-    );
+    let (good, rejected) = judge_batch(&ctx.window, ctx.today(), batch.days);
     finish_upload(state, &ctx, participant_id, good, rejected, SOURCE_MANUAL).await
 }
 
@@ -215,26 +215,63 @@ pub async fn upload_werun(
             "No WeChat session is on record for you; log in with WeChat again, then retry.",
         ));
     };
-    let werun_err =
-        |e: werun::WerunError| ApiError::unprocessable(e.code(), format!("{}.", capitalise(&e.to_string())));
-    let plain = werun::decrypt(&session_key, &upload.iv, &upload.encrypted_data).map_err(werun_err)?;
-    let data = werun::parse(&plain).map_err(werun_err)?;
-    werun::check_watermark(
-        &data,
+    let (good, rejected) = judge_werun(
+        &session_key,
+        &upload,
         &state.settings.wechat.appid,
         Utc::now().timestamp(),
         state.settings.wechat.werun_max_age_secs,
+        ctx.tz,
+        &ctx.window,
     )
-    .map_err(werun_err)?;
-    let (good, rejected) = judge_days(
-        &ctx,
+    .map_err(|e| ApiError::unprocessable(e.code(), format!("{}.", capitalise(&e.to_string()))))?;
+    finish_upload(state, &ctx, participant_id, good, rejected, SOURCE_WERUN).await
+}
+
+/// Days judged for an upload: the good ones merged by max per date, and the refused ones.
+pub type Judged = (BTreeMap<NaiveDate, i64>, Vec<RejectedDay>);
+
+/// Judges a manual batch's days (strict `YYYY-MM-DD` dates) on local day `today`.
+pub fn judge_batch(window: &DayWindow, today: NaiveDate, days: Vec<StepDayInput>) -> Judged {
+    judge_days_in(
+        window,
+        today,
+        days.into_iter().map(|d| {
+            let parsed = parse_local_day(&d.date);
+            (d.date, parsed, d.steps)
+        }),
+    )
+}
+
+/// Everything a WeRun upload goes through before the database: decrypt with the session
+/// key, read the step list, check the watermark against `appid` at `now_unix`, map each
+/// entry to its campaign-local day in `tz` and judge it against `window` on that day.
+///
+/// # Errors
+/// The [`werun::WerunError`] of the first check that fails.
+pub fn judge_werun(
+    session_key: &str,
+    upload: &WerunUpload,
+    appid: &str,
+    now_unix: i64,
+    max_age_secs: i64,
+    tz: chrono_tz::Tz,
+    window: &DayWindow,
+) -> Result<Judged, werun::WerunError> {
+    let plain = werun::decrypt(session_key, &upload.iv, &upload.encrypted_data)?;
+    let data = werun::parse(&plain)?;
+    werun::check_watermark(&data, appid, now_unix, max_age_secs)?;
+    let now = chrono::DateTime::from_timestamp(now_unix, 0).unwrap_or_default();
+    let today = crate::domain::days::today_in(tz, now);
+    Ok(judge_days_in(
+        window,
+        today,
         data.step_info_list.iter().map(|e| {
-            let day = werun_day(e.timestamp, ctx.tz);
+            let day = werun_day(e.timestamp, tz);
             let raw = day.map_or_else(|| format!("@{}", e.timestamp), |d| d.to_string());
             (raw, day, e.step)
         }),
-    );
-    finish_upload(state, &ctx, participant_id, good, rejected, SOURCE_WERUN).await
+    ))
 }
 
 fn capitalise(s: &str) -> String {
@@ -436,4 +473,140 @@ pub async fn ingest_in(
         newly,
         changed: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    use chrono::{Days, TimeZone};
+    use chrono_tz::Asia::Shanghai;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::days::MAX_STEPS_PER_DAY;
+
+    const KEY: [u8; 16] = *b"longmarch-key-16";
+    const IV: [u8; 16] = *b"0123456789abcdef";
+    const APPID: &str = "wx4f4bc4dec97d474b";
+
+    /// A window of 20 days ending on `today`, and noon of `today` in Shanghai.
+    fn setting() -> (DayWindow, NaiveDate, i64) {
+        let today = NaiveDate::from_ymd_opt(2025, 3, 20).expect("date");
+        let window = DayWindow {
+            starts_on: today - Days::new(19),
+            ends_on: today + Days::new(10),
+            sync_grace_days: 3,
+        };
+        let noon = Shanghai
+            .from_local_datetime(&today.and_hms_opt(12, 0, 0).expect("noon"))
+            .single()
+            .expect("unambiguous")
+            .timestamp();
+        (window, today, noon)
+    }
+
+    fn assert_within_rules(window: &DayWindow, today: NaiveDate, (good, rejected): &Judged, entries: usize) {
+        assert!(good.len() + rejected.len() <= entries);
+        for (day, steps) in good {
+            assert!(*day >= window.starts_on && *day <= today, "{day}");
+            assert!((0..=MAX_STEPS_PER_DAY).contains(steps), "{steps}");
+        }
+    }
+
+    #[test]
+    fn every_flipped_bit_of_iv_or_ciphertext_fails_cleanly_or_stays_within_the_rules() {
+        let (window, today, now) = setting();
+        let entries: Vec<String> = (0..31)
+            .map(|i| {
+                let day = today - Days::new(30 - i);
+                let midnight = Shanghai
+                    .from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"))
+                    .single()
+                    .expect("unambiguous")
+                    .timestamp();
+                format!(r#"{{"timestamp":{midnight},"step":{}}}"#, 49_000 + i)
+            })
+            .collect();
+        let plain = format!(
+            r#"{{"stepInfoList":[{}],"watermark":{{"timestamp":{now},"appid":"{APPID}"}}}}"#,
+            entries.join(",")
+        );
+        let key = STANDARD.encode(KEY);
+        let iv = IV.to_vec();
+        let data = STANDARD
+            .decode(werun::encrypt(&KEY, &IV, plain.as_bytes()))
+            .expect("base64");
+        let judge = |iv: &[u8], data: &[u8]| {
+            let upload = WerunUpload {
+                encrypted_data: STANDARD.encode(data),
+                iv: STANDARD.encode(iv),
+            };
+            judge_werun(&key, &upload, APPID, now, 86_400, Shanghai, &window)
+        };
+        let untouched = judge(&iv, &data).expect("the genuine payload passes");
+        assert_eq!(untouched.0.len(), 20);
+        let (mut refused, mut passed) = (0usize, 0usize);
+        let mut check = |result: Result<Judged, werun::WerunError>| match result {
+            Err(e) => {
+                assert!(e.code().starts_with("werun_"));
+                refused += 1;
+            }
+            Ok(judged) => {
+                assert_within_rules(&window, today, &judged, 31);
+                passed += 1;
+            }
+        };
+        for bit in 0..iv.len() * 8 {
+            let mut t = iv.clone();
+            t[bit / 8] ^= 1 << (bit % 8);
+            check(judge(&t, &data));
+        }
+        for bit in 0..data.len() * 8 {
+            let mut t = data.clone();
+            t[bit / 8] ^= 1 << (bit % 8);
+            check(judge(&iv, &t));
+        }
+        assert_eq!(refused + passed, (iv.len() + data.len()) * 8);
+        assert!(
+            refused * 10 > (refused + passed) * 9,
+            "{refused} refused, {passed} passed"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_step_batches_are_judged_within_the_rules(
+            days in prop::collection::vec(("\\PC{0,12}|20[0-9]{2}-[01][0-9]-[0-3][0-9]", any::<i64>()), 0..40),
+        ) {
+            let (window, today, _) = setting();
+            let n = days.len();
+            let input = days.into_iter().map(|(date, steps)| StepDayInput { date, steps }).collect();
+            let judged = judge_batch(&window, today, input);
+            assert_within_rules(&window, today, &judged, n);
+            for r in &judged.1 {
+                prop_assert!(!r.code.is_empty() && !r.reason.is_empty());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_as_a_step_batch_body_never_panic(body in prop::collection::vec(any::<u8>(), 0..300)) {
+            let (window, today, _) = setting();
+            if let Ok(batch) = serde_json::from_slice::<StepBatch>(&body) {
+                let n = batch.days.len();
+                assert_within_rules(&window, today, &judge_batch(&window, today, batch.days), n);
+            }
+        }
+
+        #[test]
+        fn arbitrary_werun_uploads_fail_cleanly_or_stay_within_the_rules(
+            iv in "\\PC{0,30}|[A-Za-z0-9+/]{22}==",
+            data in "\\PC{0,100}|([A-Za-z0-9+/]{4}){4,40}",
+        ) {
+            let (window, today, now) = setting();
+            let upload = WerunUpload { encrypted_data: data, iv };
+            if let Ok(judged) = judge_werun(&STANDARD.encode(KEY), &upload, APPID, now, 86_400, Shanghai, &window) {
+                assert_within_rules(&window, today, &judged, werun::MAX_STEP_ENTRIES);
+            }
+        }
+    }
 }

@@ -17,14 +17,44 @@ pub fn day(offset: i64) -> String {
 /// Logs a new participant in and joins the demo campaign with `code`.
 pub async fn member(app: &TestApp, openid: &str, code: &str) -> String {
     let token = dev_login(app, openid).await;
+    join_demo(app, &token, code).await;
+    token
+}
+
+async fn join_demo(app: &TestApp, token: &str, code: &str) {
     let resp = app
         .post_auth(
             &format!("/api/v1/campaigns/{DEMO}/join"),
-            &token,
+            token,
             &json!({ "join_code": code }),
         )
         .await;
     assert_eq!(resp.status(), 200);
+}
+
+/// An app whose WeChat API is a fresh mock (kept alive as long as the test's runtime).
+pub async fn spawn_with_wechat() -> TestApp {
+    let mock = wechat_mock::start().await;
+    let base = mock.base.clone();
+    // The mock's server task runs until the runtime stops; its handle isn't needed.
+    drop(mock);
+    spawn_app_with(|s| s.wechat.api_base = base).await
+}
+
+/// A participant token through WeChat login (so a session key is on record); the app must
+/// point at the WeChat mock.
+pub async fn wechat_login(app: &TestApp, openid: &str) -> String {
+    let resp = app
+        .post_json("/api/v1/auth/wechat", &json!({ "code": format!("ok-{openid}") }))
+        .await;
+    assert_eq!(resp.status(), 200);
+    json(resp).await["token"].as_str().expect("token").to_owned()
+}
+
+/// Logs a new participant in through WeChat and joins the demo campaign with `code`.
+pub async fn wechat_member(app: &TestApp, openid: &str, code: &str) -> String {
+    let token = wechat_login(app, openid).await;
+    join_demo(app, &token, code).await;
     token
 }
 
@@ -342,7 +372,7 @@ async fn closed_campaigns_and_suspended_participants_take_no_uploads() {
     assert_problem(resp, 409, "campaign_closed").await;
 }
 
-fn werun_payload(entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> Value {
+pub fn werun_payload(entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> Value {
     let plain = json!({
         "stepInfoList": entries.iter().map(|(ts, step)| json!({"timestamp": ts, "step": step})).collect::<Vec<_>>(),
         "watermark": {"appid": appid, "timestamp": watermark_ts}
@@ -356,7 +386,7 @@ fn werun_payload(entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> Valu
 }
 
 /// 00:00 of the local day `offset` days from today, as a device in Shanghai reports it.
-fn midnight(offset: i64) -> i64 {
+pub fn midnight(offset: i64) -> i64 {
     use chrono::TimeZone;
     let d = today() + Duration::days(offset);
     chrono_tz::Asia::Shanghai
@@ -368,21 +398,8 @@ fn midnight(offset: i64) -> i64 {
 
 #[tokio::test]
 async fn werun_uploads_decrypt_with_the_stored_session_key() {
-    let mock = wechat_mock::start().await;
-    let base = mock.base.clone();
-    let app = spawn_app_with(|s| s.wechat.api_base = base).await;
-    let login = json(
-        app.post_json("/api/v1/auth/wechat", &json!({"code": "ok-o_werun"}))
-            .await,
-    )
-    .await;
-    let token = login["token"].as_str().expect("token").to_owned();
-    app.post_auth(
-        &format!("/api/v1/campaigns/{DEMO}/join"),
-        &token,
-        &json!({"join_code": "DEMO02"}),
-    )
-    .await;
+    let app = spawn_with_wechat().await;
+    let token = wechat_member(&app, "o_werun", "DEMO02").await;
     let path = format!("/api/v1/campaigns/{DEMO}/steps/werun");
     let now = Utc::now().timestamp();
     // WeChat sends 31 days: most before the campaign window.
@@ -402,13 +419,34 @@ async fn werun_uploads_decrypt_with_the_stored_session_key() {
             .iter()
             .all(|r| r["code"] == "before_start")
     );
-    // Replaying the same payload is only the same idempotent merge.
+    // Replaying the same payload is only the same idempotent merge: the same answer, nothing
+    // newly unlocked, not one stored row or total changed.
+    let stored = snapshot(&app).await;
+    let rows = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            step_days::Entity::find()
+                .order_by_asc(step_days::Column::Id)
+                .all(&db)
+                .await
+                .expect("q")
+                .into_iter()
+                .map(|d| json!([d.id, d.day, d.steps, d.counted, d.source, d.flagged, d.updated_at]))
+                .collect::<Vec<_>>()
+        }
+    };
+    let stored_rows = rows(&app).await;
     let again = json(
         app.post_auth(&path, &token, &werun_payload(&entries, wechat_mock::APPID, now))
             .await,
     )
     .await;
     assert_eq!(again["progress"]["counted_steps"], body["progress"]["counted_steps"]);
+    assert_eq!(again["accepted"], body["accepted"], "{again}");
+    assert_eq!(again["rejected"], body["rejected"]);
+    assert_eq!(again["newly_unlocked"], json!([]));
+    assert_eq!(snapshot(&app).await, stored, "a replay changed the progress state");
+    assert_eq!(rows(&app).await, stored_rows, "a replay rewrote step days");
 
     let foreign = app
         .post_auth(&path, &token, &werun_payload(&entries, "wx-someone-else", now))

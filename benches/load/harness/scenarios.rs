@@ -90,8 +90,10 @@ async fn upsert_and_total(
 ) -> Result<(), sea_orm::DbErr> {
     let txn = longmarch::db::begin_write(db).await?;
     let now = chrono::Utc::now();
+    // By the unique key the upload itself uses (participant, campaign, day).
     let existing = step_days::Entity::find()
-        .filter(step_days::Column::EnrollmentId.eq(member.enrollment_id))
+        .filter(step_days::Column::ParticipantId.eq(member.participant_id))
+        .filter(step_days::Column::CampaignId.eq(campaign_id))
         .filter(step_days::Column::Day.eq(day))
         .one(&txn)
         .await?;
