@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, OnConflict, SimpleExpr},
+    sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, SimpleExpr},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -215,13 +215,22 @@ pub async fn sync_unlocks(
         });
         unlocks::Entity::insert_many(rows).exec(db).await?;
     }
-    for (seq, day) in &diff.update {
+    // A back-dated day can move many stations' dates at once (in cohort modes, each
+    // member's old day moves the class mean): one UPDATE with a CASE, not one per station.
+    if let Some(((first_seq, first_day), rest)) = diff.update.split_first() {
+        let dates = rest.iter().fold(
+            CaseStatement::new().case(unlocks::Column::StationSeq.eq(*first_seq), Expr::value(*first_day)),
+            |case, (seq, day)| case.case(unlocks::Column::StationSeq.eq(*seq), Expr::value(*day)),
+        );
         unlocks::Entity::update_many()
-            .col_expr(unlocks::Column::ReachedOn, Expr::value(*day))
+            .col_expr(
+                unlocks::Column::ReachedOn,
+                dates.finally(Expr::col(unlocks::Column::ReachedOn)).into(),
+            )
             .filter(unlocks::Column::CampaignId.eq(campaign_id))
             .filter(unlocks::Column::SubjectKind.eq(kind))
             .filter(unlocks::Column::SubjectId.eq(subject_id))
-            .filter(unlocks::Column::StationSeq.eq(*seq))
+            .filter(unlocks::Column::StationSeq.is_in(diff.update.iter().map(|(seq, _)| *seq)))
             .exec(db)
             .await?;
     }
