@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
+    QueryFilter, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -384,29 +385,32 @@ pub async fn ingest_in(
     let flag_over = i64::from(ctx.campaign.flag_steps_over);
     let now = Utc::now();
     let mut deltas = Vec::new();
+    // New days go in with one INSERT (a first WeRun sync brings several).
+    let mut inserts = Vec::new();
     let mut accepted = Vec::with_capacity(good.len());
     for (&day, &steps) in good {
         let counted = conversion::counted(steps, cap);
         let flagged = conversion::is_flagged(steps, flag_over);
         match rows.iter_mut().find(|r| r.day == day) {
             None => {
-                let row = step_days::ActiveModel {
-                    campaign_id: Set(ctx.campaign.id),
-                    participant_id: Set(participant_id),
-                    enrollment_id: Set(enrollment.id),
-                    day: Set(day),
-                    steps: Set(steps),
-                    counted: Set(counted),
-                    source: Set(source.to_owned()),
-                    flagged: Set(flagged),
-                    voided: Set(false),
-                    void_reason: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(db)
-                .await?;
+                let row = step_days::Model {
+                    id: 0,
+                    campaign_id: ctx.campaign.id,
+                    participant_id,
+                    enrollment_id: enrollment.id,
+                    day,
+                    steps,
+                    counted,
+                    source: source.to_owned(),
+                    flagged,
+                    voided: false,
+                    void_reason: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let mut insert = row.clone().into_active_model();
+                insert.id = NotSet;
+                inserts.push(insert);
                 deltas.push(DayDelta {
                     day,
                     counted,
@@ -455,6 +459,9 @@ pub async fn ingest_in(
                 flagged: row.flagged,
             }),
         }
+    }
+    if !inserts.is_empty() {
+        step_days::Entity::insert_many(inserts).exec(db).await?;
     }
     if deltas.is_empty() {
         return Ok(IngestOutcome {
