@@ -28,11 +28,13 @@ use crate::{
     domain::ranking::{RankKey, rank_for},
     error::ApiResult,
     models::enrollments,
-    services::leaderboard::{BoardRow, Period, Scope, with_row_columns},
+    services::leaderboard::{BoardRow, Period, RowKey, Scope, with_row_columns},
 };
 
 /// How often the whole board is read again instead of a delta.
 const FULL_EVERY: Duration = Duration::from_secs(30);
+/// Rows per query of a full read.
+const FULL_PAGE: u64 = 5_000;
 /// How far before the previous refresh a delta looks.
 const MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 /// Boards nobody asked for this long are dropped.
@@ -196,8 +198,24 @@ impl Board {
                 prev.merged(changed, taken_at, wall)
             }
             _ => {
-                let rows = scope.ordered_rows().into_model::<BoardRow>().all(db).await?;
-                Snapshot::new(rows.into_iter().map(Arc::new).collect(), taken_at, wall, taken_at)
+                // In keyset pages, so that the rows in flight stay small (SQLite's decoded
+                // rows of a 100,000-row read would hold several times the snapshot itself).
+                // A row that moves between pages is read twice or missed; either way it was
+                // updated after `wall`, so the next delta puts it right, and duplicates are
+                // dropped here.
+                let mut rows: Vec<Arc<BoardRow>> = Vec::new();
+                let mut seen = HashSet::new();
+                let mut after: Option<RowKey> = None;
+                loop {
+                    let page = scope.after(db, after.as_ref(), FULL_PAGE).await?;
+                    let last_page = u64::try_from(page.len()).unwrap_or(u64::MAX) < FULL_PAGE;
+                    after = page.last().map(RowKey::from);
+                    rows.extend(page.into_iter().filter(|r| seen.insert(r.enrollment_id)).map(Arc::new));
+                    if last_page {
+                        break;
+                    }
+                }
+                Snapshot::new(rows, taken_at, wall, taken_at)
             }
         };
         let next = Arc::new(next);

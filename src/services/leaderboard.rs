@@ -327,11 +327,6 @@ impl Scope {
         with_row_columns(self.base(), self.score())
     }
 
-    /// Every ranked row in board order (the in-memory board's full read).
-    pub(crate) fn ordered_rows(&self) -> Select<enrollments::Entity> {
-        self.ordered(self.rows(), false)
-    }
-
     /// True for the board kept in memory: campaign to date, every cohort.
     fn is_cached(&self) -> bool {
         self.period == Period::Total && self.cohorts.is_none()
