@@ -190,7 +190,7 @@ impl Board {
                     enrollments::Entity::find()
                         .filter(enrollments::Column::CampaignId.eq(campaign_id))
                         .filter(enrollments::Column::UpdatedAt.gte(prev.wall - MARGIN)),
-                    Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)).into(),
+                    Expr::col((enrollments::Entity, enrollments::Column::TotalCounted)),
                 )
                 .into_model::<BoardRow>()
                 .all(db)
@@ -379,8 +379,8 @@ mod tests {
             let now = Instant::now();
             let merged = old.merged(build(&changes), now, Utc::now());
             prop_assert_eq!(order(&merged), order(&sorted(build(&after))));
-            for (id, _) in &after {
-                let full = sorted(build(&after));
+            let full = sorted(build(&after));
+            for id in after.keys() {
                 prop_assert_eq!(
                     merged.around(*id, 2).map(|a| a.me.0),
                     full.around(*id, 2).map(|a| a.me.0)
