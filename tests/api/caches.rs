@@ -62,3 +62,82 @@ async fn a_board_shows_an_upload_once_its_staleness_bound_has_passed() {
     assert_eq!(mine["me"]["counted_steps"], 20_000, "{mine}");
     assert_eq!(mine["below"][0]["counted_steps"], 9_000, "{mine}");
 }
+
+/// The board's full read goes in pages of 5,000 rows: a board of 5,500 with many ties must
+/// still rank everyone exactly once, in the database's order.
+#[tokio::test]
+async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
+    use longmarch::{
+        models::{campaigns, enrollments, participants},
+        services::leaderboard::{Period, Scope},
+    };
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+
+    const N: usize = 5_500;
+    let app = spawn_app_with(|s| s.cache.board_max_staleness_ms = 1_000).await;
+    let campaign = campaigns::Model::find_by_slug(&app.db, DEMO)
+        .await
+        .expect("q")
+        .expect("demo");
+    let now = chrono::Utc::now();
+    for start in (0..N).step_by(1_000) {
+        let end = (start + 1_000).min(N);
+        participants::Entity::insert_many((start..end).map(|i| participants::ActiveModel {
+            openid: Set(format!("paged-{i}")),
+            display_name: Set(format!("p{i}")),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(now),
+            ..Default::default()
+        }))
+        .exec(&app.db)
+        .await
+        .expect("participants");
+        let ids: Vec<i32> = participants::Entity::find()
+            .filter(participants::Column::Openid.starts_with("paged-"))
+            .all(&app.db)
+            .await
+            .expect("q")
+            .into_iter()
+            .map(|p| p.id)
+            .filter(|id| *id > 0)
+            .collect();
+        let fresh = ids.len() - start;
+        let rows = ids[ids.len() - fresh..].iter().enumerate().map(|(k, pid)| {
+            let mut e = enrollments::new_active(campaign.id, *pid, None, now);
+            // Few distinct totals: long runs of ties cross the page boundaries.
+            e.total_counted = Set(i64::try_from((start + k) % 7).expect("small") * 1_000);
+            e
+        });
+        enrollments::Entity::insert_many(rows)
+            .exec(&app.db)
+            .await
+            .expect("enrollments");
+    }
+    // Joining after the bulk insert: the campaign's first board read is a full one.
+    let first = member(&app, "o_paged", "DEMO01").await;
+    let scope = Scope {
+        campaign_id: campaign.id,
+        period: Period::Total,
+        cohorts: None,
+    };
+    let board = format!("/api/v1/campaigns/{DEMO}/leaderboards/participants");
+    let mut seen = std::collections::HashSet::new();
+    for offset in (0..=N as u64).step_by(100) {
+        let page = json(
+            app.get_auth(&format!("{board}?limit=100&offset={offset}"), &first)
+                .await,
+        )
+        .await;
+        assert_eq!(page["total"], N as u64 + 1, "{offset}");
+        let expected = scope.page(&app.db, 100, offset).await.expect("database page");
+        let items = page["items"].as_array().expect("items");
+        assert_eq!(items.len(), expected.len(), "{offset}");
+        for (item, (rank, row)) in items.iter().zip(&expected) {
+            assert_eq!(item["rank"], *rank, "{offset}");
+            assert_eq!(item["display_name"], row.display_name.as_str(), "{offset}");
+            assert!(seen.insert(row.enrollment_id), "ranked twice: {}", row.enrollment_id);
+        }
+    }
+    assert_eq!(seen.len(), N + 1);
+}
