@@ -2,7 +2,7 @@
 //! lock-out of organiser usernames after repeated wrong passwords.
 //!
 //! Each limit is a GCRA token bucket per key, kept in process memory: a map split into
-//! shards behind their own `Mutex`, holding at most `rate_limit.max_keys` keys. A bucket that
+//! shards behind their own `Mutex`, holding at most `limits.rate.max_keys` keys. A bucket that
 //! has refilled completely is forgotten without changing any answer, so idle keys cost
 //! nothing; under a flood of distinct live keys the ones nearest to refilled go first.
 //! Several instances keep separate counts: behind a load balancer each instance allows its
@@ -338,7 +338,7 @@ fn limits(req: &HttpRequest) -> Result<&RateLimits, ApiError> {
         .ok_or_else(|| anyhow::anyhow!("AppState is not configured").into())
 }
 
-/// A login attempt within its client's quota (`rate_limit.login_*`); 429 `rate_limited`
+/// A login attempt within its client's quota (`limits.rate.login_*`); 429 `rate_limited`
 /// otherwise. Put it first in a login handler's arguments, before the body is read.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginQuota;
@@ -366,7 +366,7 @@ impl FromRequest for LoginQuota {
     }
 }
 
-/// A participant with step-upload quota left (`rate_limit.upload_*`): 401/403 as for
+/// A participant with step-upload quota left (`limits.rate.upload_*`): 401/403 as for
 /// [`Participant`], 429 `rate_limited` when the participant uploads too often.
 #[derive(Debug, Clone, Copy)]
 pub struct Uploader {

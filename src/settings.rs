@@ -25,7 +25,6 @@ pub struct Settings {
     pub wechat: WechatSettings,
     pub limits: LimitSettings,
     pub cache: CacheSettings,
-    pub rate_limit: RateLimitSettings,
     pub seed: SeedSettings,
     pub log: LogSettings,
 }
@@ -93,6 +92,8 @@ pub struct LimitSettings {
     pub body_idle_timeout_secs: u64,
     /// Page sizes (`limit`) above this are clamped to it.
     pub max_page_size: u64,
+    /// Rate limits (`[limits.rate]`).
+    pub rate: RateLimitSettings,
 }
 
 /// Per-process rate limits (token buckets; a burst of 0 turns a limit off).
@@ -324,10 +325,10 @@ impl Settings {
                 return Err(invalid(key, "must be between 1 and 86400 seconds"));
             }
         }
-        let rate = &self.rate_limit;
+        let rate = &self.limits.rate;
         for (key, burst, refill_ms) in [
-            ("rate_limit.login_refill_ms", rate.login_burst, rate.login_refill_ms),
-            ("rate_limit.upload_refill_ms", rate.upload_burst, rate.upload_refill_ms),
+            ("limits.rate.login_refill_ms", rate.login_burst, rate.login_refill_ms),
+            ("limits.rate.upload_refill_ms", rate.upload_burst, rate.upload_refill_ms),
         ] {
             if burst > 0 && !(1..=86_400_000).contains(&refill_ms) {
                 return Err(invalid(
@@ -339,10 +340,10 @@ impl Settings {
         if rate.organiser_max_failures > 0 {
             for (key, secs) in [
                 (
-                    "rate_limit.organiser_failure_window_secs",
+                    "limits.rate.organiser_failure_window_secs",
                     rate.organiser_failure_window_secs,
                 ),
-                ("rate_limit.organiser_lockout_secs", rate.organiser_lockout_secs),
+                ("limits.rate.organiser_lockout_secs", rate.organiser_lockout_secs),
             ] {
                 if !(1..=86_400).contains(&secs) {
                     return Err(invalid(
@@ -353,10 +354,10 @@ impl Settings {
             }
         }
         if rate.max_keys < 1000 {
-            return Err(invalid("rate_limit.max_keys", "must be at least 1000"));
+            return Err(invalid("limits.rate.max_keys", "must be at least 1000"));
         }
         rate.trusted_networks()
-            .map_err(|reason| invalid("rate_limit.trusted_proxies", reason))?;
+            .map_err(|reason| invalid("limits.rate.trusted_proxies", reason))?;
         Ok(())
     }
 }

@@ -55,7 +55,7 @@ impl Application {
         let campaigns = Arc::new(crate::services::campaign_cache::CampaignCache::new(
             Duration::from_millis(settings.cache.campaign_ttl_ms),
         ));
-        let limits = Arc::new(RateLimits::new(&settings.rate_limit)?);
+        let limits = Arc::new(RateLimits::new(&settings.limits.rate)?);
         let state = AppState {
             boards,
             campaigns,

@@ -80,7 +80,7 @@ pub async fn login_dev(
     Ok(ok(&identity::login_dev(&state, &body.openid).await?))
 }
 
-/// Organiser login with username and password. After `rate_limit.organiser_max_failures`
+/// Organiser login with username and password. After `limits.rate.organiser_max_failures`
 /// wrong passwords for a username within the window, that username is locked for a while,
 /// even with the right password (whether or not it exists).
 #[utoipa::path(

@@ -45,15 +45,6 @@ pub struct CampaignCtx {
 }
 
 impl CampaignCtx {
-    /// Loads a campaign by slug with its route's stations.
-    ///
-    /// # Errors
-    /// 404 `campaign_not_found` for unknown slugs and drafts.
-    pub async fn load(db: &impl ConnectionTrait, slug: &str) -> ApiResult<Self> {
-        let campaign = crate::services::campaigns::find_public(db, slug).await?;
-        Self::from_model(db, campaign).await
-    }
-
     /// Builds the context of a loaded campaign (drafts included).
     ///
     /// # Errors

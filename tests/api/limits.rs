@@ -363,8 +363,8 @@ async fn an_exhausted_pool_answers_503_busy_with_retry_after_quickly() {
 async fn logins_from_one_address_are_limited_then_recover() {
     // A refill slow enough that a loaded machine still makes the burst in time.
     let app = spawn_app_with(|s| {
-        s.rate_limit.login_burst = 3;
-        s.rate_limit.login_refill_ms = 1500;
+        s.limits.rate.login_burst = 3;
+        s.limits.rate.login_refill_ms = 1500;
     })
     .await;
     let token = member(&app, "o_first", "DEMO01").await; // one login
@@ -396,9 +396,9 @@ async fn logins_from_one_address_are_limited_then_recover() {
 #[tokio::test]
 async fn a_forwarded_for_header_from_an_untrusted_peer_does_not_escape_the_limit() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.login_burst = 2;
-        s.rate_limit.login_refill_ms = 60_000;
-        s.rate_limit.trusted_proxies = Vec::new();
+        s.limits.rate.login_burst = 2;
+        s.limits.rate.login_refill_ms = 60_000;
+        s.limits.rate.trusted_proxies = Vec::new();
     })
     .await;
     for (n, xff) in ["203.0.113.1", "203.0.113.2"].into_iter().enumerate() {
@@ -413,9 +413,9 @@ async fn a_forwarded_for_header_from_an_untrusted_peer_does_not_escape_the_limit
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.login_burst = 2;
-        s.rate_limit.login_refill_ms = 60_000;
-        s.rate_limit.trusted_proxies = vec!["127.0.0.1".to_owned(), "10.0.0.0/8".to_owned()];
+        s.limits.rate.login_burst = 2;
+        s.limits.rate.login_refill_ms = 60_000;
+        s.limits.rate.trusted_proxies = vec!["127.0.0.1".to_owned(), "10.0.0.0/8".to_owned()];
     })
     .await;
     let a = "203.0.113.1";
@@ -448,8 +448,8 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
 #[tokio::test]
 async fn step_uploads_are_limited_per_participant_then_recover() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.upload_burst = 2;
-        s.rate_limit.upload_refill_ms = 1500;
+        s.limits.rate.upload_burst = 2;
+        s.limits.rate.upload_refill_ms = 1500;
     })
     .await;
     let alice = member(&app, "o_alice", "DEMO01").await;
@@ -482,8 +482,8 @@ async fn step_uploads_are_limited_per_participant_then_recover() {
 #[tokio::test]
 async fn an_upload_burst_of_zero_turns_the_upload_limit_off() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.upload_burst = 0;
-        s.rate_limit.upload_refill_ms = 0;
+        s.limits.rate.upload_burst = 0;
+        s.limits.rate.upload_refill_ms = 0;
     })
     .await;
     let token = member(&app, "o_bench", "DEMO01").await;
@@ -496,9 +496,9 @@ async fn an_upload_burst_of_zero_turns_the_upload_limit_off() {
 #[tokio::test]
 async fn an_organiser_username_is_locked_after_repeated_failures_even_with_the_right_password() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.organiser_max_failures = 3;
-        s.rate_limit.organiser_failure_window_secs = 60;
-        s.rate_limit.organiser_lockout_secs = 3;
+        s.limits.rate.organiser_max_failures = 3;
+        s.limits.rate.organiser_failure_window_secs = 60;
+        s.limits.rate.organiser_lockout_secs = 3;
     })
     .await;
     longmarch::services::organisers::create(&app.db, "alice", "password123", "organiser")
@@ -534,8 +534,8 @@ async fn an_organiser_username_is_locked_after_repeated_failures_even_with_the_r
 #[tokio::test]
 async fn a_successful_organiser_login_resets_the_failure_count() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.organiser_max_failures = 3;
-        s.rate_limit.organiser_lockout_secs = 60;
+        s.limits.rate.organiser_max_failures = 3;
+        s.limits.rate.organiser_lockout_secs = 60;
     })
     .await;
     longmarch::services::organisers::create(&app.db, "alice", "password123", "organiser")
@@ -583,8 +583,8 @@ async fn the_spec_documents_429_on_limited_endpoints_and_408_everywhere() {
 async fn a_participant_token_logged_in_before_the_limit_keeps_working() {
     // The login limit guards logins only: a token already issued is not refused.
     let app = spawn_app_with(|s| {
-        s.rate_limit.login_burst = 1;
-        s.rate_limit.login_refill_ms = 60_000;
+        s.limits.rate.login_burst = 1;
+        s.limits.rate.login_refill_ms = 60_000;
     })
     .await;
     let token = dev_login(&app, "o_one").await;
@@ -600,23 +600,23 @@ fn trusted_proxies_may_come_as_a_comma_separated_string() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("test.toml"),
-        "[rate_limit]\ntrusted_proxies = \"10.0.0.0/8, 127.0.0.1 ,::1\"\n",
+        "[limits.rate]\ntrusted_proxies = \"10.0.0.0/8, 127.0.0.1 ,::1\"\n",
     )
     .expect("write");
     let settings = Settings::load_from(dir.path(), "test", false).expect("settings");
-    assert_eq!(settings.rate_limit.trusted_proxies, ["10.0.0.0/8", "127.0.0.1", "::1"]);
+    assert_eq!(settings.limits.rate.trusted_proxies, ["10.0.0.0/8", "127.0.0.1", "::1"]);
     let defaults = Settings::load_from(dir.path(), "development", false).expect("settings");
-    assert!(defaults.rate_limit.trusted_proxies.is_empty());
-    assert_eq!(defaults.rate_limit.upload_burst, 30);
-    assert_eq!(defaults.rate_limit.upload_refill_ms, 1000);
+    assert!(defaults.limits.rate.trusted_proxies.is_empty());
+    assert_eq!(defaults.limits.rate.upload_burst, 30);
+    assert_eq!(defaults.limits.rate.upload_refill_ms, 1000);
     assert_eq!(defaults.limits.request_timeout_secs, 30);
 }
 
 #[tokio::test]
 async fn a_participants_reads_do_not_use_up_the_upload_quota() {
     let app = spawn_app_with(|s| {
-        s.rate_limit.upload_burst = 1;
-        s.rate_limit.upload_refill_ms = 60_000;
+        s.limits.rate.upload_burst = 1;
+        s.limits.rate.upload_refill_ms = 60_000;
     })
     .await;
     let token = member(&app, "o_reader", "DEMO01").await;

@@ -29,7 +29,10 @@ async fn fresh(openids: &str) -> (TestApp, Vec<i32>) {
 }
 
 async fn apply(app: &TestApp, ids: &[i32], uploads: &[Upload]) {
-    let ctx = CampaignCtx::load(&app.db, DEMO).await.expect("ctx");
+    let campaign = longmarch::services::campaigns::find_any(&app.db, DEMO)
+        .await
+        .expect("demo");
+    let ctx = CampaignCtx::from_model(&app.db, campaign).await.expect("ctx");
     for (who, offset, steps) in uploads {
         let day: NaiveDate = today() - Duration::days(*offset);
         let good = BTreeMap::from([(day, *steps)]);

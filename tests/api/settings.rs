@@ -140,20 +140,20 @@ fn validation_errors_name_the_key() {
         ("limits.body_idle_timeout_secs", |s| s.limits.body_idle_timeout_secs = 0),
         ("limits.csv_body_bytes", |s| s.limits.csv_body_bytes = 10),
         ("limits.max_page_size", |s| s.limits.max_page_size = 0),
-        ("rate_limit.login_refill_ms", |s| s.rate_limit.login_refill_ms = 0),
-        ("rate_limit.upload_refill_ms", |s| s.rate_limit.upload_refill_ms = 0),
-        ("rate_limit.organiser_failure_window_secs", |s| {
-            s.rate_limit.organiser_failure_window_secs = 0
+        ("limits.rate.login_refill_ms", |s| s.limits.rate.login_refill_ms = 0),
+        ("limits.rate.upload_refill_ms", |s| s.limits.rate.upload_refill_ms = 0),
+        ("limits.rate.organiser_failure_window_secs", |s| {
+            s.limits.rate.organiser_failure_window_secs = 0
         }),
-        ("rate_limit.organiser_lockout_secs", |s| {
-            s.rate_limit.organiser_lockout_secs = 0
+        ("limits.rate.organiser_lockout_secs", |s| {
+            s.limits.rate.organiser_lockout_secs = 0
         }),
-        ("rate_limit.max_keys", |s| s.rate_limit.max_keys = 10),
-        ("rate_limit.trusted_proxies", |s| {
-            s.rate_limit.trusted_proxies = vec!["10.0.0.0/8".to_owned(), "proxy.internal".to_owned()]
+        ("limits.rate.max_keys", |s| s.limits.rate.max_keys = 10),
+        ("limits.rate.trusted_proxies", |s| {
+            s.limits.rate.trusted_proxies = vec!["10.0.0.0/8".to_owned(), "proxy.internal".to_owned()]
         }),
-        ("rate_limit.trusted_proxies", |s| {
-            s.rate_limit.trusted_proxies = vec!["10.0.0.0/33".to_owned()]
+        ("limits.rate.trusted_proxies", |s| {
+            s.limits.rate.trusted_proxies = vec!["10.0.0.0/33".to_owned()]
         }),
     ];
     for (key, break_it) in cases {
@@ -166,10 +166,10 @@ fn validation_errors_name_the_key() {
     }
     // A rate limit that is off needs no refill or window.
     let mut off = base.clone();
-    off.rate_limit.upload_burst = 0;
-    off.rate_limit.upload_refill_ms = 0;
-    off.rate_limit.organiser_max_failures = 0;
-    off.rate_limit.organiser_lockout_secs = 0;
+    off.limits.rate.upload_burst = 0;
+    off.limits.rate.upload_refill_ms = 0;
+    off.limits.rate.organiser_max_failures = 0;
+    off.limits.rate.organiser_lockout_secs = 0;
     off.validate().expect("limits that are off");
 }
 

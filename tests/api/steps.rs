@@ -658,7 +658,10 @@ async fn a_replayed_upload_stores_nothing_and_says_so() {
     let app = spawn_app().await;
     member(&app, "o_replay", "DEMO01").await;
     let e = enrollments::Entity::find().one(&app.db).await.expect("q").expect("e");
-    let ctx = CampaignCtx::load(&app.db, DEMO).await.expect("ctx");
+    let campaign = longmarch::services::campaigns::find_any(&app.db, DEMO)
+        .await
+        .expect("demo");
+    let ctx = CampaignCtx::from_model(&app.db, campaign).await.expect("ctx");
     let outcome = |steps: i64| {
         let good = BTreeMap::from([(today(), steps)]);
         let (db, ctx) = (app.db.clone(), ctx.clone());

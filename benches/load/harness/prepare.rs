@@ -107,8 +107,8 @@ impl Bench {
         settings.auth.dev_login = false;
         // One generator address and a few uploads per participant per second are the
         // point of the exercise, not abuse.
-        settings.rate_limit.upload_burst = 0;
-        settings.rate_limit.login_burst = 0;
+        settings.limits.rate.upload_burst = 0;
+        settings.limits.rate.login_burst = 0;
         settings.auth.jwt_secret = SecretString::from(format!("bench-{:032x}", rand::rng().random::<u128>()));
         // WeRun watermarks name this app.
         settings.wechat.appid = "wx-longmarch-bench".to_owned();
