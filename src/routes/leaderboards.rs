@@ -14,7 +14,9 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(my_rank).service(participants_board).service(cohorts_board);
 }
 
-/// Ranked participants (competition ranking by counted steps; suspended left out).
+/// Ranked participants (competition ranking by counted steps; suspended left out). The
+/// campaign-to-date board (no `period=day`, no `cohort`) is served from memory and may be up
+/// to `cache.board_max_staleness_ms` (1 s by default) behind the latest upload.
 /// Participants enrolled in the campaign see display names and classes; organisers with
 /// access also see student numbers.
 #[utoipa::path(
@@ -45,7 +47,8 @@ pub async fn participants_board(
     .await?))
 }
 
-/// The caller's rank among all ranked participants, with two neighbours above and below.
+/// The caller's rank among all ranked participants, with two neighbours above and below;
+/// up to `cache.board_max_staleness_ms` (1 s by default) behind the latest upload.
 #[utoipa::path(
     tag = "leaderboards",
     security(("bearer" = [])),

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
-    domain::ranking::{RankKey, rank_for},
+    domain::ranking::{RankKey, page_ranks, rank_for},
     error::ApiResult,
     models::enrollments,
     services::leaderboard::{BoardRow, Period, RowKey, Scope, with_row_columns},
@@ -69,14 +69,8 @@ fn key(r: &BoardRow) -> RankKey {
 
 impl Snapshot {
     fn new(rows: Vec<Arc<BoardRow>>, taken_at: Instant, wall: DateTime<Utc>, full_at: Instant) -> Self {
-        let mut ranks = Vec::with_capacity(rows.len());
-        for (i, r) in rows.iter().enumerate() {
-            let rank = match (i.checked_sub(1).map(|p| rows[p].score), ranks.last()) {
-                (Some(prev), Some(&rank)) if prev == r.score => rank,
-                _ => u64::try_from(i).map_or(u64::MAX, rank_for),
-            };
-            ranks.push(rank);
-        }
+        // The whole board is one page from the top.
+        let ranks = page_ranks(1, 0, rows.iter().map(|r| r.score));
         let index = rows.iter().enumerate().map(|(i, r)| (r.enrollment_id, i)).collect();
         let by_participant = rows.iter().enumerate().map(|(i, r)| (r.participant_id, i)).collect();
         Self {
