@@ -222,6 +222,15 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
     Ok(WriteTxn { txn, _turn: turn })
 }
 
+/// True once the pool has been closed (the server is shutting down): background work stops.
+pub fn is_closed(db: &DatabaseConnection) -> bool {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => db.get_sqlite_connection_pool().is_closed(),
+        DbBackend::Postgres => db.get_postgres_connection_pool().is_closed(),
+        _ => false,
+    }
+}
+
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
     let opts = SqliteConnectOptions::from_str(url).with_context(|| format!("invalid SQLite URL {url}"))?;
     let file = opts.get_filename();

@@ -163,6 +163,9 @@ pub struct CacheSettings {
     pub board_max_staleness_ms: u64,
     /// How long a campaign's settings and stations are reused (0: read every time).
     pub campaign_ttl_ms: u64,
+    /// How far behind a back-dated upload the `reached_on` dates of cohort unlocks may be
+    /// (0: moved inside the upload itself). Stations gained are never deferred.
+    pub cohort_dates_max_staleness_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -288,6 +291,9 @@ impl Settings {
         }
         if self.cache.campaign_ttl_ms > 60_000 {
             return Err(invalid("cache.campaign_ttl_ms", "must be at most 60000"));
+        }
+        if self.cache.cohort_dates_max_staleness_ms > 60_000 {
+            return Err(invalid("cache.cohort_dates_max_staleness_ms", "must be at most 60000"));
         }
         self.validate_limits()?;
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

@@ -56,6 +56,12 @@ impl Application {
             Duration::from_millis(settings.cache.campaign_ttl_ms),
         ));
         let limits = Arc::new(RateLimits::new(&settings.limits.rate)?);
+        if settings.cache.cohort_dates_max_staleness_ms > 0 {
+            crate::services::progress::spawn_stale_cohort_refresh(
+                db.clone(),
+                Duration::from_millis(settings.cache.cohort_dates_max_staleness_ms),
+            );
+        }
         let state = AppState {
             boards,
             campaigns,

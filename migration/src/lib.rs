@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_schema;
 mod m20261125_000001_board_delta_index;
+mod m20261125_000002_cohort_dates;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_schema::Migration),
             Box::new(m20261125_000001_board_delta_index::Migration),
+            Box::new(m20261125_000002_cohort_dates::Migration),
         ]
     }
 }

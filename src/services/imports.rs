@@ -31,7 +31,7 @@ use crate::{
         access, audit,
         csv_lines::{CsvLines, LineError, LineErrors, columns},
         ingest::{self, SOURCE_IMPORT},
-        progress::CampaignCtx,
+        progress::{CampaignCtx, CohortDates},
     },
 };
 
@@ -219,7 +219,8 @@ where
     let txn = crate::db::begin_write(db).await?;
     report.participants = good.len();
     for (participant_id, days) in &good {
-        let outcome = ingest::ingest_in(&txn, &ctx, *participant_id, days, SOURCE_IMPORT).await?;
+        // An import's result is whole when it answers: unlock dates included.
+        let outcome = ingest::ingest_in(&txn, &ctx, *participant_id, days, SOURCE_IMPORT, CohortDates::Now).await?;
         report.newly_unlocked += outcome.newly.len();
     }
     audit::record(

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
-    QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet, QueryFilter,
+    sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,7 +21,7 @@ use crate::{
     models::{campaigns, enrollments, participants, step_days},
     services::{
         me::{self, ProgressView},
-        progress::{self, CampaignCtx, DayDelta, UnlockedStation},
+        progress::{self, CampaignCtx, CohortDates, DayDelta, UnlockedStation},
     },
     state::AppState,
 };
@@ -289,7 +289,12 @@ async fn finish_upload(
     rejected: Vec<RejectedDay>,
     source: &str,
 ) -> ApiResult<UploadAnswer> {
-    let outcome = ingest(&state.db, ctx, participant_id, &good, source).await?;
+    let dates = if state.settings.cache.cohort_dates_max_staleness_ms == 0 {
+        CohortDates::Now
+    } else {
+        CohortDates::Deferred
+    };
+    let outcome = ingest(&state.db, ctx, participant_id, &good, source, dates).await?;
     // A replay changes no board: no screen needs to hear of it.
     if outcome.changed {
         crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
@@ -335,12 +340,13 @@ pub async fn ingest(
     participant_id: i32,
     good: &BTreeMap<NaiveDate, i64>,
     source: &str,
+    dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let txn = crate::db::begin_write(db).await?;
-        match ingest_in(&txn, ctx, participant_id, good, source).await {
+        match ingest_in(&txn, ctx, participant_id, good, source, dates).await {
             Ok(outcome) => match txn.commit().await {
                 Ok(()) => return Ok(outcome),
                 Err(e) if attempt < 4 && crate::error::is_retryable(&e) => {}
@@ -365,6 +371,7 @@ pub async fn ingest_in(
     participant_id: i32,
     good: &BTreeMap<NaiveDate, i64>,
     source: &str,
+    dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
     let enrollment = progress::lock_enrollment(db, ctx.campaign.id, participant_id)
         .await?
@@ -385,8 +392,8 @@ pub async fn ingest_in(
     let flag_over = i64::from(ctx.campaign.flag_steps_over);
     let now = Utc::now();
     let mut deltas = Vec::new();
-    // New days go in with one INSERT (a first WeRun sync brings several).
-    let mut inserts = Vec::new();
+    // New days and grown days go in with one upsert (a first WeRun sync brings a month).
+    let mut writes = Vec::new();
     let mut accepted = Vec::with_capacity(good.len());
     for (&day, &steps) in good {
         let counted = conversion::counted(steps, cap);
@@ -408,9 +415,7 @@ pub async fn ingest_in(
                     created_at: now,
                     updated_at: now,
                 };
-                let mut insert = row.clone().into_active_model();
-                insert.id = NotSet;
-                inserts.push(insert);
+                writes.push(row.clone());
                 deltas.push(DayDelta {
                     day,
                     counted,
@@ -429,27 +434,25 @@ pub async fn ingest_in(
             Some(row) if steps > row.steps => {
                 let old_effective = if row.voided { 0 } else { row.counted };
                 let new_effective = if row.voided { 0 } else { counted };
-                let mut active = row.clone().into_active_model();
-                active.steps = Set(steps);
-                active.counted = Set(counted);
-                active.flagged = Set(row.flagged || flagged);
-                active.source = Set(source.to_owned());
-                active.updated_at = Set(now);
-                let updated = active.update(db).await?;
                 deltas.push(DayDelta {
                     day,
                     counted: new_effective - old_effective,
                     steps: if row.voided { 0 } else { steps - row.steps },
                     active: i32::from(old_effective == 0 && new_effective > 0),
                 });
+                row.steps = steps;
+                row.counted = counted;
+                row.flagged = row.flagged || flagged;
+                row.source = source.to_owned();
+                row.updated_at = now;
                 accepted.push(AcceptedDay {
                     date: day,
                     steps,
                     stored_steps: steps,
                     counted: new_effective,
-                    flagged: updated.flagged,
+                    flagged: row.flagged,
                 });
-                *row = updated;
+                writes.push(row.clone());
             }
             Some(row) => accepted.push(AcceptedDay {
                 date: day,
@@ -460,9 +463,7 @@ pub async fn ingest_in(
             }),
         }
     }
-    if !inserts.is_empty() {
-        step_days::Entity::insert_many(inserts).exec(db).await?;
-    }
+    store_days(db, writes).await?;
     if deltas.is_empty() {
         return Ok(IngestOutcome {
             enrollment,
@@ -473,13 +474,47 @@ pub async fn ingest_in(
     }
     let series = progress::day_series(&rows);
     let total_steps = progress::steps_total(&rows);
-    let (enrollment, newly) = progress::apply_deltas(db, ctx, &enrollment, &deltas, &series, total_steps, now).await?;
+    let (enrollment, newly) =
+        progress::apply_deltas(db, ctx, &enrollment, &deltas, &series, total_steps, now, dates).await?;
     Ok(IngestOutcome {
         enrollment,
         accepted,
         newly,
         changed: true,
     })
+}
+
+/// Writes new and grown days in one statement. Rows already stored keep their id, creation
+/// time and void state; the caller has read them under the enrollment's lock, so each row
+/// here is exactly the day's new value.
+async fn store_days(db: &impl ConnectionTrait, rows: Vec<step_days::Model>) -> ApiResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows = rows.into_iter().map(|r| {
+        let mut row = r.into_active_model();
+        row.id = NotSet;
+        row
+    });
+    step_days::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                step_days::Column::ParticipantId,
+                step_days::Column::CampaignId,
+                step_days::Column::Day,
+            ])
+            .update_columns([
+                step_days::Column::Steps,
+                step_days::Column::Counted,
+                step_days::Column::Flagged,
+                step_days::Column::Source,
+                step_days::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, SimpleExpr},
+    sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType, OnConflict, SimpleExpr},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -156,10 +156,34 @@ impl CampaignCtx {
         self.mode != ProgressMode::Individual
     }
 
+    /// True when a participant's own unlocks are stored: when they are the participant's
+    /// subject of record (individual mode, or no cohort). A cohort member's own position,
+    /// station count and `last_reached_on` live on the enrollment either way.
+    pub fn stores_own_unlocks(&self, cohort_id: Option<i32>) -> bool {
+        !self.cohort_mode() || cohort_id.is_none()
+    }
+
     /// The station with this seq.
     pub fn station(&self, seq: i32) -> Option<&stations::Model> {
         self.stations.iter().find(|s| s.seq == seq)
     }
+}
+
+/// When an upload re-derives the `reached_on` dates of its cohorts' unlocks.
+///
+/// In cohort modes a back-dated day of one member moves the class's (and college's) series
+/// before its latest station, so the dates on which earlier stations were reached may move.
+/// Re-deriving them reads the cohort's whole series and unlocks; under a burst of first
+/// syncs of the day that is most of an upload's work, once per member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CohortDates {
+    /// Inside the upload's transaction.
+    Now,
+    /// A change that can only move dates (no station gained or lost) marks the cohort
+    /// `reached_dates_stale` in the same statement that adds the steps;
+    /// [`refresh_stale_cohorts`] re-derives every marked cohort of a campaign in one
+    /// transaction. Stations gained or lost are still stored inside the upload.
+    Deferred,
 }
 
 /// A station just unlocked by an upload.
@@ -264,7 +288,9 @@ pub async fn chain_of(db: &impl ConnectionTrait, cohort_id: Option<i32>) -> ApiR
 
 /// Re-derives a cohort's metres and (in cohort modes) unlocks from its stored totals and
 /// per-day series. `force` skips the shortcut that avoids reading the series when nothing
-/// can have changed. Returns newly inserted unlocks.
+/// can have changed; `deferred` leaves a change that can only move dates to
+/// [`refresh_stale_cohorts`] (the caller has marked the cohort). Returns newly inserted
+/// unlocks.
 ///
 /// # Errors
 /// On database failure.
@@ -274,6 +300,7 @@ pub async fn refresh_cohort(
     cohort: &cohorts::Model,
     changes: &[DayDelta],
     force: bool,
+    deferred: bool,
     now: DateTime<Utc>,
 ) -> ApiResult<(cohorts::Model, Vec<(i32, NaiveDate)>)> {
     let metres = ctx.cohort_metres(cohort.total_counted, i64::from(cohort.member_count));
@@ -285,28 +312,24 @@ pub async fn refresh_cohort(
     if ctx.cohort_mode() {
         let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
         let stored = usize::try_from(cohort.stations_reached).unwrap_or(0);
-        let shifted = may_shift(changes, cohort.last_reached_on);
         // With a day series, the start station counts as reached: `reached_now` and `stored`
         // differ exactly when a station was crossed (or lost) since the last sync.
-        if force || shifted || reached_now != stored || (stored == 0 && !changes.is_empty()) {
+        let crossed = reached_now != stored || (stored == 0 && !changes.is_empty());
+        let shifted = may_shift(changes, cohort.last_reached_on);
+        if force || crossed || (shifted && !deferred) {
             let days = cohort_days::Entity::find()
                 .filter(cohort_days::Column::CohortId.eq(cohort.id))
                 .all(db)
                 .await?;
-            // A cohort's series holds the days its members counted steps on; a row brought
-            // back to zero (a voided day) is no longer one of them.
-            let series: Vec<(NaiveDate, i64)> = days
-                .iter()
-                .filter(|d| d.counted > 0)
-                .map(|d| (d.day, d.counted))
-                .collect();
-            let members = i64::from(cohort.member_count);
-            let reached = reached_on(&ctx.marks, &series, |c| ctx.cohort_metres(c, members));
+            let reached = cohort_reached(ctx, cohort.member_count, &days);
             inserted = sync_unlocks(db, ctx.campaign.id, SUBJECT_COHORT, cohort.id, &reached, now).await?;
             let (count, last, finished) = reached_summary(ctx, &reached);
             active.stations_reached = Set(count);
             active.last_reached_on = Set(last);
             active.finished_on = Set(finished);
+            if cohort.reached_dates_stale {
+                active.reached_dates_stale = Set(false);
+            }
         }
     }
     let updated = if active.is_changed() {
@@ -315,6 +338,192 @@ pub async fn refresh_cohort(
         cohort.clone()
     };
     Ok((updated, inserted))
+}
+
+/// The stations a cohort of `members` has reached, and when, from its per-day rows.
+fn cohort_reached(ctx: &CampaignCtx, members: i32, days: &[cohort_days::Model]) -> Vec<(i32, NaiveDate)> {
+    // A cohort's series holds the days its members counted steps on; a row brought back to
+    // zero (a voided day) is no longer one of them.
+    let series: Vec<(NaiveDate, i64)> = days
+        .iter()
+        .filter(|d| d.counted > 0)
+        .map(|d| (d.day, d.counted))
+        .collect();
+    let members = i64::from(members);
+    reached_on(&ctx.marks, &series, |c| ctx.cohort_metres(c, members))
+}
+
+/// Re-derives the unlock dates of every cohort marked `reached_dates_stale` (of one
+/// campaign, or all), one transaction per campaign whatever the number of cohorts: the
+/// coalescing half of [`CohortDates::Deferred`]. On PostgreSQL cohorts locked by an upload in
+/// progress are skipped (`SKIP LOCKED`) and stay marked for the next pass. Returns how many
+/// cohorts were refreshed.
+///
+/// # Errors
+/// On database failure.
+pub async fn refresh_stale_cohorts(db: &DatabaseConnection, campaign_id: Option<i32>) -> ApiResult<usize> {
+    let mut marked = cohorts::Entity::find()
+        .select_only()
+        .column(cohorts::Column::CampaignId)
+        .distinct()
+        .filter(cohorts::Column::ReachedDatesStale.eq(true));
+    if let Some(id) = campaign_id {
+        marked = marked.filter(cohorts::Column::CampaignId.eq(id));
+    }
+    let campaign_ids: Vec<i32> = marked.into_tuple().all(db).await?;
+    let mut refreshed = 0;
+    for id in campaign_ids {
+        let Some(campaign) = campaigns::Entity::find_by_id(id).one(db).await? else {
+            continue;
+        };
+        let ctx = CampaignCtx::from_model(db, campaign).await?;
+        let txn = crate::db::begin_write(db).await?;
+        let mut stale = cohorts::Entity::find()
+            .filter(cohorts::Column::CampaignId.eq(id))
+            .filter(cohorts::Column::ReachedDatesStale.eq(true))
+            .order_by_asc(cohorts::Column::Id);
+        if txn.get_database_backend() == DbBackend::Postgres {
+            stale = stale.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let stale = stale.all(&txn).await?;
+        for chunk in stale.chunks(REFRESH_CHUNK) {
+            rederive_cohorts(&txn, &ctx, chunk, Utc::now()).await?;
+        }
+        txn.commit().await?;
+        refreshed += stale.len();
+    }
+    Ok(refreshed)
+}
+
+/// Runs [`refresh_stale_cohorts`] every `max_staleness / 2` until the pool closes, so a
+/// marked cohort's dates are re-derived within `max_staleness` of the upload (plus the
+/// pass's own time, a few statements).
+pub fn spawn_stale_cohort_refresh(db: DatabaseConnection, max_staleness: std::time::Duration) {
+    let every = max_staleness / 2;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if crate::db::is_closed(&db) {
+                break;
+            }
+            match refresh_stale_cohorts(&db, None).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(cohorts = n, "re-derived moved unlock dates"),
+                // Marked cohorts stay marked: the next pass tries again.
+                Err(e) => tracing::warn!(error = %e, "re-deriving cohort unlock dates failed"),
+            }
+        }
+    });
+}
+
+/// Cohorts re-derived by one set of statements in [`refresh_stale_cohorts`].
+const REFRESH_CHUNK: usize = 400;
+
+/// Re-derives the unlocks and station summary of several cohorts of one campaign with a
+/// fixed number of statements: their day rows and unlocks in one read each, then one
+/// statement per kind of change. Clears `reached_dates_stale`.
+async fn rederive_cohorts(
+    db: &impl ConnectionTrait,
+    ctx: &CampaignCtx,
+    stale: &[cohorts::Model],
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let ids: Vec<i32> = stale.iter().map(|c| c.id).collect();
+    let mut days: HashMap<i32, Vec<cohort_days::Model>> = HashMap::new();
+    for d in cohort_days::Entity::find()
+        .filter(cohort_days::Column::CohortId.is_in(ids.clone()))
+        .all(db)
+        .await?
+    {
+        days.entry(d.cohort_id).or_default().push(d);
+    }
+    let mut stored: HashMap<i32, Vec<unlocks::Model>> = HashMap::new();
+    for u in unlocks::Entity::find()
+        .filter(unlocks::Column::CampaignId.eq(ctx.campaign.id))
+        .filter(unlocks::Column::SubjectKind.eq(SUBJECT_COHORT))
+        .filter(unlocks::Column::SubjectId.is_in(ids.clone()))
+        .all(db)
+        .await?
+    {
+        stored.entry(u.subject_id).or_default().push(u);
+    }
+    let (mut inserts, mut moves, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut counts, mut lasts, mut finishes) = (Vec::new(), Vec::new(), Vec::new());
+    for cohort in stale {
+        let reached = cohort_reached(
+            ctx,
+            cohort.member_count,
+            days.get(&cohort.id).map_or(&[], Vec::as_slice),
+        );
+        let rows = stored.remove(&cohort.id).unwrap_or_default();
+        let pairs: Vec<(i32, NaiveDate)> = rows.iter().map(|u| (u.station_seq, u.reached_on)).collect();
+        let diff = diff_unlocks(&pairs, &reached);
+        let row_of = |seq: i32| rows.iter().find(|u| u.station_seq == seq).map(|u| u.id);
+        inserts.extend(diff.insert.iter().map(|&(seq, day)| unlocks::ActiveModel {
+            campaign_id: Set(ctx.campaign.id),
+            subject_kind: Set(SUBJECT_COHORT.to_owned()),
+            subject_id: Set(cohort.id),
+            station_seq: Set(seq),
+            unlocked_at: Set(now),
+            reached_on: Set(day),
+            ..Default::default()
+        }));
+        moves.extend(diff.update.iter().filter_map(|&(seq, day)| Some((row_of(seq)?, day))));
+        deletes.extend(diff.delete.iter().filter_map(|&seq| row_of(seq)));
+        let (count, last, finished) = reached_summary(ctx, &reached);
+        counts.push((cohort.id, count));
+        lasts.push((cohort.id, last));
+        finishes.push((cohort.id, finished));
+    }
+    for chunk in inserts.chunks(1_000) {
+        unlocks::Entity::insert_many(chunk.to_vec()).exec(db).await?;
+    }
+    for chunk in moves.chunks(2_000) {
+        unlocks::Entity::update_many()
+            .col_expr(
+                unlocks::Column::ReachedOn,
+                by_id(unlocks::Column::Id, unlocks::Column::ReachedOn, chunk),
+            )
+            .filter(unlocks::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(db)
+            .await?;
+    }
+    for chunk in deletes.chunks(5_000) {
+        unlocks::Entity::delete_many()
+            .filter(unlocks::Column::Id.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
+    cohorts::Entity::update_many()
+        .col_expr(
+            cohorts::Column::StationsReached,
+            by_id(cohorts::Column::Id, cohorts::Column::StationsReached, &counts),
+        )
+        .col_expr(
+            cohorts::Column::LastReachedOn,
+            by_id(cohorts::Column::Id, cohorts::Column::LastReachedOn, &lasts),
+        )
+        .col_expr(
+            cohorts::Column::FinishedOn,
+            by_id(cohorts::Column::Id, cohorts::Column::FinishedOn, &finishes),
+        )
+        .col_expr(cohorts::Column::ReachedDatesStale, Expr::value(false))
+        .filter(cohorts::Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// `CASE WHEN id = … THEN … END`: a column's new value per row id, in one statement
+/// (rows not listed keep theirs).
+fn by_id<C: ColumnTrait, V: Into<sea_orm::Value> + Clone>(id: C, column: C, values: &[(i32, V)]) -> SimpleExpr {
+    values
+        .iter()
+        .fold(CaseStatement::new(), |case, (row, value)| {
+            case.case(id.eq(*row), Expr::val(value.clone()))
+        })
+        .finally(Expr::col(column))
+        .into()
 }
 
 /// A member joined `cohort`: count them in it and its ancestors; in `cohort_mean` the mean
@@ -344,7 +553,7 @@ pub async fn on_member_joined(
             .await?
             .ok_or_else(|| anyhow::anyhow!("cohort {} vanished", c.id))?;
         let force = ctx.mode == ProgressMode::CohortMean;
-        refresh_cohort(db, &ctx, &fresh, &[], force, now).await?;
+        refresh_cohort(db, &ctx, &fresh, &[], force, false, now).await?;
     }
     Ok(())
 }
@@ -370,10 +579,12 @@ pub struct DayDelta {
 /// Applies per-day deltas of one participant to their running totals, cohorts (every
 /// level), per-day series and unlocks. `days` is the participant's complete day series
 /// after the change (effective counted per day). Returns the newly unlocked stations of the
-/// participant's subject of record (themselves, or their class in cohort modes).
+/// participant's subject of record (themselves, or their class in cohort modes). `dates`
+/// says whether moved cohort unlock dates are stored now or by the background refresh.
 ///
 /// # Errors
 /// On database failure.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_deltas(
     db: &impl ConnectionTrait,
     ctx: &CampaignCtx,
@@ -382,6 +593,7 @@ pub async fn apply_deltas(
     days: &[(NaiveDate, i64)],
     steps_total: i64,
     now: DateTime<Utc>,
+    dates: CohortDates,
 ) -> ApiResult<(enrollments::Model, Vec<(i32, NaiveDate)>)> {
     let d_counted: i64 = deltas.iter().map(|d| d.counted).sum();
     let d_steps: i64 = deltas.iter().map(|d| d.steps).sum();
@@ -407,15 +619,17 @@ pub async fn apply_deltas(
     let has_days = !days.is_empty();
     if shifted || (has_days && reached_now != stored) || (!has_days && stored != 0) {
         let reached = reached_on(&ctx.marks, days, |c| ctx.participant_metres(c));
-        own_inserted = sync_unlocks(
-            db,
-            ctx.campaign.id,
-            SUBJECT_PARTICIPANT,
-            enrollment.participant_id,
-            &reached,
-            now,
-        )
-        .await?;
+        if ctx.stores_own_unlocks(enrollment.cohort_id) {
+            own_inserted = sync_unlocks(
+                db,
+                ctx.campaign.id,
+                SUBJECT_PARTICIPANT,
+                enrollment.participant_id,
+                &reached,
+                now,
+            )
+            .await?;
+        }
         let (count, last, finished) = reached_summary(ctx, &reached);
         active.stations_reached = Set(count);
         active.last_reached_on = Set(last);
@@ -434,9 +648,18 @@ pub async fn apply_deltas(
         Some(ids) => ids,
         None => chain_of(db, enrollment.cohort_id).await?.iter().map(|c| c.id).collect(),
     };
+    let stale_mark = match dates {
+        CohortDates::Deferred if ctx.cohort_mode() => stale_mark(deltas),
+        _ => None,
+    };
     for (level, &cohort_id) in chain.iter().enumerate() {
-        let fresh = if d_counted != 0 || d_steps != 0 || became_active != 0 {
-            cohorts::Entity::update_many()
+        let counts = d_counted != 0 || d_steps != 0 || became_active != 0;
+        let mut update = cohorts::Entity::update_many();
+        if let Some(mark) = &stale_mark {
+            update = update.col_expr(cohorts::Column::ReachedDatesStale, mark.clone());
+        }
+        let fresh = if counts {
+            update
                 .col_expr(
                     cohorts::Column::TotalCounted,
                     Expr::col(cohorts::Column::TotalCounted).add(d_counted),
@@ -459,7 +682,9 @@ pub async fn apply_deltas(
         }
         .ok_or_else(|| anyhow::anyhow!("cohort {cohort_id} vanished"))?;
         upsert_cohort_days(db, cohort_id, deltas).await?;
-        let (_, inserted) = refresh_cohort(db, ctx, &fresh, deltas, false, now).await?;
+        // Only a cohort marked by this very statement may have its dates left for later.
+        let deferred = counts && stale_mark.is_some();
+        let (_, inserted) = refresh_cohort(db, ctx, &fresh, deltas, false, deferred, now).await?;
         if level == 0 {
             cohort_inserted = inserted;
         }
@@ -471,6 +696,24 @@ pub async fn apply_deltas(
         own_inserted
     };
     Ok((enrollment, newly))
+}
+
+/// `reached_dates_stale` after changes `deltas`, as SQL for the cohort's own UPDATE: set when
+/// they may move a date already stored (exactly [`may_shift`] against the row's
+/// `last_reached_on`), kept otherwise.
+fn stale_mark(deltas: &[DayDelta]) -> Option<SimpleExpr> {
+    let earliest = deltas.iter().map(|d| d.day).min()?;
+    let lowered: Vec<NaiveDate> = deltas.iter().filter(|d| d.counted < 0).map(|d| d.day).collect();
+    let mut shifts = Expr::col(cohorts::Column::LastReachedOn).gt(earliest);
+    if !lowered.is_empty() {
+        shifts = shifts.or(Expr::col(cohorts::Column::LastReachedOn).is_in(lowered));
+    }
+    Some(
+        CaseStatement::new()
+            .case(shifts, Expr::val(true))
+            .finally(Expr::col(cohorts::Column::ReachedDatesStale))
+            .into(),
+    )
 }
 
 async fn upsert_cohort_days(db: &impl ConnectionTrait, cohort_id: i32, deltas: &[DayDelta]) -> ApiResult<()> {
@@ -639,7 +882,13 @@ pub async fn recompute_in(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiRe
         } else {
             reached_on(&ctx.marks, &series, |c| ctx.participant_metres(c))
         };
-        sync_unlocks(db, cid, SUBJECT_PARTICIPANT, e.participant_id, &reached, now).await?;
+        // A cohort member's own unlocks are not stored in cohort modes (any left over go).
+        let stored: &[(i32, NaiveDate)] = if ctx.stores_own_unlocks(e.cohort_id) {
+            &reached
+        } else {
+            &[]
+        };
+        sync_unlocks(db, cid, SUBJECT_PARTICIPANT, e.participant_id, stored, now).await?;
         let (count, last, finished) = reached_summary(ctx, &reached);
         let mut active = e.clone().into_active_model();
         active.total_counted = Set(counted);

@@ -213,6 +213,8 @@ pub async fn set_voided(
         &progress::day_series(&rows),
         progress::steps_total(&rows),
         Utc::now(),
+        // An organiser's correction is seen whole at once.
+        progress::CohortDates::Now,
     )
     .await?;
     audit::record(

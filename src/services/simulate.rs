@@ -13,7 +13,7 @@ use crate::{
     models::{cohorts, enrollments, participants},
     services::{
         ingest::{SOURCE_IMPORT, ingest_in},
-        progress::{CampaignCtx, recompute_in},
+        progress::{CampaignCtx, CohortDates, recompute_in, refresh_stale_cohorts},
     },
 };
 
@@ -115,12 +115,14 @@ pub async fn run(
         let txn = crate::db::begin_write(db).await?;
         for pid in chunk {
             let good: BTreeMap<NaiveDate, i64> = dates.iter().map(|d| (*d, realistic_steps(&mut rng))).collect();
-            ingest_in(&txn, &ctx, *pid, &good, SOURCE_IMPORT).await?;
+            ingest_in(&txn, &ctx, *pid, &good, SOURCE_IMPORT, CohortDates::Deferred).await?;
         }
         txn.commit().await?;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    // The classes' moved unlock dates, once for all of them rather than once per member.
+    refresh_stale_cohorts(db, Some(ctx.campaign.id)).await?;
     Ok(format!(
         "simulated {} participants × {} days in campaign `{}` in {:.1} s",
         ids.len(),

@@ -13,6 +13,7 @@ mod authz;
 mod bench_smoke;
 mod caches;
 mod cli;
+mod cohort_dates;
 mod events;
 mod exports;
 mod faults;

@@ -532,7 +532,8 @@ pub async fn snapshot(app: &TestApp) -> Value {
                 c.metres,
                 c.stations_reached,
                 c.last_reached_on,
-                c.finished_on
+                c.finished_on,
+                c.reached_dates_stale
             ])
         })
         .collect();
@@ -653,7 +654,10 @@ async fn fifty_concurrent_uploads_of_one_day_leave_the_maximum_and_each_unlock_o
 
 #[tokio::test]
 async fn a_replayed_upload_stores_nothing_and_says_so() {
-    use longmarch::services::{ingest, progress::CampaignCtx};
+    use longmarch::services::{
+        ingest,
+        progress::{CampaignCtx, CohortDates},
+    };
     use std::collections::BTreeMap;
     let app = spawn_app().await;
     member(&app, "o_replay", "DEMO01").await;
@@ -666,10 +670,17 @@ async fn a_replayed_upload_stores_nothing_and_says_so() {
         let good = BTreeMap::from([(today(), steps)]);
         let (db, ctx) = (app.db.clone(), ctx.clone());
         async move {
-            ingest::ingest(&db, &ctx, e.participant_id, &good, ingest::SOURCE_MANUAL)
-                .await
-                .expect("ingest")
-                .changed
+            ingest::ingest(
+                &db,
+                &ctx,
+                e.participant_id,
+                &good,
+                ingest::SOURCE_MANUAL,
+                CohortDates::Now,
+            )
+            .await
+            .expect("ingest")
+            .changed
         }
     };
     assert!(outcome(5000).await, "a new day is a change");

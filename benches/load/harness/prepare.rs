@@ -112,6 +112,11 @@ impl Bench {
         settings.auth.jwt_secret = SecretString::from(format!("bench-{:032x}", rand::rng().random::<u128>()));
         // WeRun watermarks name this app.
         settings.wechat.appid = "wx-longmarch-bench".to_owned();
+        // `RUST_LOG=longmarch=debug,sea_orm=debug` shows every statement the scenarios cause.
+        if std::env::var_os("RUST_LOG").is_some() {
+            settings.database.log_statements = true;
+            longmarch::telemetry::init(&settings.log);
+        }
         let app = Application::build(settings).await.context("starting the server")?;
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();

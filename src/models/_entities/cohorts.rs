@@ -22,6 +22,7 @@ pub struct Model {
     pub last_reached_on: Option<Date>,
     pub finished_on: Option<Date>,
     pub created_at: DateTimeUtc,
+    pub reached_dates_stale: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
