@@ -26,7 +26,7 @@ async fn every_benchmark_scenario_runs_without_errors() {
         "--simulate-days",
         "3",
         "--scenario",
-        "ingest,werun,leaderboard,mixed,simulate",
+        "ingest,werun,werun_first,leaderboard,mixed,simulate",
         "--out",
     ]
     .map(str::to_owned)
@@ -43,7 +43,15 @@ async fn every_benchmark_scenario_runs_without_errors() {
     let names: Vec<&str> = report.scenarios.iter().map(|r| r.scenario).collect();
     assert_eq!(
         names,
-        ["floor_http", "floor_db", "ingest", "werun", "leaderboard", "mixed"]
+        [
+            "floor_http",
+            "floor_db",
+            "ingest",
+            "werun",
+            "werun_first",
+            "leaderboard",
+            "mixed"
+        ]
     );
     for row in &report.scenarios {
         assert!(row.requests > 0, "{} sent no request", row.scenario);
@@ -62,6 +70,6 @@ async fn every_benchmark_scenario_runs_without_errors() {
 
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out).expect("load.json written")).expect("JSON");
-    assert_eq!(written["scenarios"].as_array().map(Vec::len), Some(6));
+    assert_eq!(written["scenarios"].as_array().map(Vec::len), Some(7));
     assert!(written["targets"].as_array().is_some_and(|t| !t.is_empty()));
 }

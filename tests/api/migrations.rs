@@ -106,7 +106,7 @@ async fn migrations_go_up_down_and_up_again() {
         .expect("seed");
     assert_eq!(count(&db, "stations").await.expect("stations"), 36);
     assert_eq!(count(&db, "cohorts").await.expect("cohorts"), 6);
-    db.close().await.expect("close");
+    longmarch::db::close(&db).await.expect("close");
 }
 
 #[tokio::test]
@@ -122,7 +122,7 @@ async fn migrating_twice_is_a_no_op() {
         i64::try_from(Migrator::migrations().len()).expect("few")
     );
     assert_eq!(tables(&db).await, expected_after_up());
-    db.close().await.expect("close");
+    longmarch::db::close(&db).await.expect("close");
 }
 
 #[tokio::test]
@@ -146,5 +146,5 @@ async fn the_schema_enforces_its_unique_constraints() {
         .await
         .expect_err("duplicate slug refused");
     assert!(longmarch::error::is_unique_violation(&err), "unique violation: {err}");
-    db.close().await.expect("close");
+    longmarch::db::close(&db).await.expect("close");
 }

@@ -36,8 +36,11 @@ pub enum Scenario {
     FloorDb,
     /// One manual day per request, today's count growing.
     Ingest,
-    /// The 31-day encrypted WeRun payload, each participant with its own session key.
+    /// The 31-day encrypted WeRun payload, each participant with its own session key, from
+    /// a school that synced yesterday: a day's first sync raises yesterday's count too.
     Werun,
+    /// The same payload from members who never synced: every day of the window is new.
+    WerunFirst,
     /// Top 20 and `/participants/me` on a board of `--board-participants`.
     Leaderboard,
     /// 80 % reads (progress, milestones, leaderboards), 20 % uploads.
@@ -53,6 +56,7 @@ impl Scenario {
             Self::FloorDb => "floor_db",
             Self::Ingest => "ingest",
             Self::Werun => "werun",
+            Self::WerunFirst => "werun_first",
             Self::Leaderboard => "leaderboard",
             Self::Mixed => "mixed",
             Self::Simulate => "simulate",
@@ -87,7 +91,8 @@ pub struct Args {
     pub simulate_days: u32,
     /// Scenarios, comma-separated, in this order (the floors are always measured first).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [
-        Scenario::Ingest, Scenario::Werun, Scenario::Leaderboard, Scenario::Mixed, Scenario::Simulate,
+        Scenario::Ingest, Scenario::Werun, Scenario::WerunFirst, Scenario::Leaderboard, Scenario::Mixed,
+        Scenario::Simulate,
     ])]
     pub scenario: Vec<Scenario>,
     /// Server holding the PostgreSQL benchmark database (created and dropped by the run).

@@ -30,6 +30,8 @@ use super::{Args, Backend, Scenario};
 pub const CAMPAIGN: &str = "bench";
 /// The campaign of the leaderboard scenario.
 pub const BOARD: &str = "bench-board";
+/// The campaign of the werun_first scenario: members who have never synced.
+pub const NEWCOMERS: &str = "bench-new";
 /// The campaign `simulate` fills.
 pub const SIMULATED: &str = "bench-sim";
 
@@ -46,6 +48,28 @@ pub struct Member {
     pub session_key: [u8; 16],
 }
 
+/// The steps a prepared campaign's members already have stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// None: they joined today and never synced.
+    None,
+    /// Three random past days each: a board with a real spread of totals.
+    Ranked,
+    /// Every past day of the window as their phone reports it (`phone_steps`), yesterday's
+    /// as last synced before bedtime (a little lower): the state of a school that has been
+    /// syncing every day, so that today's sync changes yesterday's and today's counts.
+    Synced,
+}
+
+/// What member `participant_id`'s phone reports for the day `back` days before today
+/// (fixed for past days; today's count is the scenario's).
+pub fn phone_steps(participant_id: i32, back: i64) -> i64 {
+    4_000 + (i64::from(participant_id) * 7 + back * 1_301) % 9_000
+}
+
+/// How much lower yesterday's count was at its last sync than at the end of the day.
+pub const LATE_STEPS: i64 = 1_500;
+
 /// A campaign with its participants.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -61,6 +85,8 @@ pub struct Bench {
     pub state: AppState,
     pub main: Prepared,
     pub board: Option<Prepared>,
+    /// Members who never synced, for werun_first.
+    pub newcomers: Option<Prepared>,
     cleanup: Cleanup,
 }
 
@@ -123,15 +149,27 @@ impl Bench {
         tokio::spawn(app.run_until_stopped());
 
         let started = Instant::now();
-        let main = prepare(&state, CAMPAIGN, args.participants, false).await?;
+        let main = prepare(&state, CAMPAIGN, args.participants, History::Synced).await?;
         eprintln!(
             "prepared {} participants in `{CAMPAIGN}` in {:.1} s",
             main.members.len(),
             started.elapsed().as_secs_f64()
         );
+        let newcomers = if args.plan().contains(&Scenario::WerunFirst) {
+            let started = Instant::now();
+            let newcomers = prepare(&state, NEWCOMERS, args.participants, History::None).await?;
+            eprintln!(
+                "prepared {} participants who never synced in `{NEWCOMERS}` in {:.1} s",
+                newcomers.members.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Some(newcomers)
+        } else {
+            None
+        };
         let board = if args.plan().contains(&Scenario::Leaderboard) {
             let started = Instant::now();
-            let board = prepare(&state, BOARD, args.board_participants, true).await?;
+            let board = prepare(&state, BOARD, args.board_participants, History::Ranked).await?;
             eprintln!(
                 "prepared {} ranked participants in `{BOARD}` in {:.1} s",
                 board.members.len(),
@@ -152,6 +190,7 @@ impl Bench {
             state,
             main,
             board,
+            newcomers,
             cleanup,
         })
     }
@@ -163,7 +202,7 @@ impl Bench {
     /// Drops the PostgreSQL database (the SQLite directory goes with `self`).
     pub async fn finish(self) {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            drop(self.state.db.clone().close().await);
+            drop(longmarch::db::close(&self.state.db).await);
             if let Ok(admin) = Database::connect(admin_url).await {
                 let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
                 if let Err(e) = admin.execute_unprepared(&sql).await {
@@ -215,9 +254,9 @@ pub async fn create_campaign(db: &DatabaseConnection, slug: &str) -> anyhow::Res
 }
 
 /// Creates `slug` with `n` participants spread over its classes, each with a token and a
-/// session key; `ranked` also gives each a few past days of steps so the board has a real
-/// spread of totals. Totals, cohorts and unlocks come from the service's own rebuild.
-async fn prepare(state: &AppState, slug: &'static str, n: usize, ranked: bool) -> anyhow::Result<Prepared> {
+/// session key, and the `history` of steps they already have stored. Totals, cohorts and
+/// unlocks come from the service's own rebuild.
+async fn prepare(state: &AppState, slug: &'static str, n: usize, history: History) -> anyhow::Result<Prepared> {
     let db = &state.db;
     let campaign = create_campaign(db, slug).await?;
     let ctx = CampaignCtx::from_model(db, campaign.clone()).await?;
@@ -269,24 +308,33 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, ranked: bool) -
         let mut days = Vec::new();
         for (p, key) in created.iter().zip(&keys) {
             let enrollment_id = enrollment_of(p.id).context("an enrollment per participant")?;
-            if ranked {
-                for back in 1..=3 {
-                    let steps = longmarch::services::simulate::realistic_steps(&mut rng);
-                    days.push(step_days::ActiveModel {
-                        campaign_id: Set(campaign.id),
-                        participant_id: Set(p.id),
-                        enrollment_id: Set(enrollment_id),
-                        day: Set(today - Duration::days(back)),
-                        steps: Set(steps),
-                        counted: Set(steps.min(i64::from(campaign.daily_step_cap))),
-                        source: Set("import".to_owned()),
-                        flagged: Set(steps >= i64::from(campaign.flag_steps_over)),
-                        voided: Set(false),
-                        void_reason: Set(None),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                        ..Default::default()
-                    });
+            let day = |back: i64, steps: i64| step_days::ActiveModel {
+                campaign_id: Set(campaign.id),
+                participant_id: Set(p.id),
+                enrollment_id: Set(enrollment_id),
+                day: Set(today - Duration::days(back)),
+                steps: Set(steps),
+                counted: Set(steps.min(i64::from(campaign.daily_step_cap))),
+                source: Set("import".to_owned()),
+                flagged: Set(steps >= i64::from(campaign.flag_steps_over)),
+                voided: Set(false),
+                void_reason: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            };
+            match history {
+                History::None => {}
+                History::Ranked => {
+                    for back in 1..=3 {
+                        days.push(day(back, longmarch::services::simulate::realistic_steps(&mut rng)));
+                    }
+                }
+                History::Synced => {
+                    for back in 1..=(today - campaign.starts_on).num_days() {
+                        let late = if back == 1 { LATE_STEPS } else { 0 };
+                        days.push(day(back, phone_steps(p.id, back) - late));
+                    }
                 }
             }
             members.push(Member {

@@ -252,6 +252,11 @@ fn targets(rows: &[Row], simulate: Option<&Simulated>) -> Vec<Target> {
         );
         add("werun errors", "0", r.errors.to_string(), r.errors == 0);
     }
+    // The first sync of someone who never synced has no target of its own: it is measured
+    // so that its cost (a month of days at once) is known, and must not fail.
+    if let Some(r) = row("werun_first") {
+        add("werun_first errors", "0", r.errors.to_string(), r.errors == 0);
+    }
     if let Some(r) = row("leaderboard") {
         add(
             "leaderboard req/s",

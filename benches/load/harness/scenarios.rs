@@ -19,7 +19,7 @@ use longmarch::models::{enrollments, step_days};
 use super::{
     Args, Scenario,
     drive::{Call, check, clients, drive},
-    prepare::{Bench, Member, Prepared, SIMULATED, create_campaign},
+    prepare::{Bench, Member, Prepared, SIMULATED, create_campaign, phone_steps},
     report::{Row, Simulated, Staleness, peak_rss_mb, reset_peak_rss},
 };
 
@@ -35,7 +35,14 @@ pub async fn run(bench: &Bench, args: &Args, scenario: Scenario) -> anyhow::Resu
         Scenario::FloorHttp => drive(c, args.warmup(), args.seconds(), floor_http(bench, c)).await,
         Scenario::FloorDb => drive(c, args.warmup(), args.seconds(), floor_db(bench, c)).await,
         Scenario::Ingest => drive(c, args.warmup(), args.seconds(), ingest(bench, c, 3_000)).await,
-        Scenario::Werun => drive(c, args.warmup(), args.seconds(), werun(bench, c)).await,
+        Scenario::Werun => drive(c, args.warmup(), args.seconds(), werun(&bench.main, bench, c)).await,
+        Scenario::WerunFirst => {
+            let newcomers = bench
+                .newcomers
+                .as_ref()
+                .expect("the newcomers are prepared for this scenario");
+            drive(c, args.warmup(), args.seconds(), werun(newcomers, bench, c)).await
+        }
         Scenario::Mixed => drive(c, args.warmup(), args.seconds(), mixed(bench, c)).await,
         Scenario::Leaderboard => {
             let board = bench.board.as_ref().expect("the board is prepared for this scenario");
@@ -189,7 +196,7 @@ pub fn werun_body(member: &Member, today: NaiveDate, today_steps: i64, appid: &s
             let steps = if back == 0 {
                 today_steps
             } else {
-                4_000 + (i64::from(member.participant_id) * 7 + back * 1_301) % 9_000
+                phone_steps(member.participant_id, back)
             };
             json!({"timestamp": midnight(day), "step": steps})
         })
@@ -205,9 +212,10 @@ pub fn werun_body(member: &Member, today: NaiveDate, today_steps: i64, appid: &s
     })
 }
 
-fn werun(bench: &Bench, c: usize) -> Call {
+/// Each connection syncs its members' phones in turn, today's count growing.
+fn werun(campaign: &Prepared, bench: &Bench, c: usize) -> Call {
     let clients = Arc::new(clients(c));
-    let main = bench.main.clone();
+    let main = campaign.clone();
     let url = bench.url(&format!("/api/v1/campaigns/{}/steps/werun", main.slug));
     let appid = bench.state.settings.wechat.appid.clone();
     Arc::new(move |conn, i| {
