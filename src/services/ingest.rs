@@ -383,9 +383,12 @@ pub async fn ingest_in(
             format!("Your participation is suspended: {reason}"),
         ));
     }
+    // Only the days being uploaded: the totals move by deltas, and the whole series is read
+    // only when a station may have been crossed (see `apply_deltas`).
     let mut rows = step_days::Entity::find()
         .filter(step_days::Column::CampaignId.eq(ctx.campaign.id))
         .filter(step_days::Column::ParticipantId.eq(participant_id))
+        .filter(step_days::Column::Day.is_in(good.keys().copied()))
         .all(db)
         .await?;
     let cap = i64::from(ctx.campaign.daily_step_cap);
@@ -472,10 +475,7 @@ pub async fn ingest_in(
             changed: false,
         });
     }
-    let series = progress::day_series(&rows);
-    let total_steps = progress::steps_total(&rows);
-    let (enrollment, newly) =
-        progress::apply_deltas(db, ctx, &enrollment, &deltas, &series, total_steps, now, dates).await?;
+    let (enrollment, newly) = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates).await?;
     Ok(IngestOutcome {
         enrollment,
         accepted,

@@ -537,23 +537,24 @@ pub async fn on_member_joined(
     cohort: &cohorts::Model,
 ) -> ApiResult<()> {
     let ctx = CampaignCtx::from_model(db, campaign.clone()).await?;
-    let chain = cohort.chain(db).await?;
+    let chain: Vec<i32> = cohort.chain(db).await?.iter().map(|c| c.id).collect();
     let now = Utc::now();
-    for c in chain {
-        cohorts::Entity::update_many()
-            .col_expr(
-                cohorts::Column::MemberCount,
-                Expr::col(cohorts::Column::MemberCount).add(1),
-            )
-            .filter(cohorts::Column::Id.eq(c.id))
-            .exec(db)
-            .await?;
-        let fresh = cohorts::Entity::find_by_id(c.id)
-            .one(db)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("cohort {} vanished", c.id))?;
-        let force = ctx.mode == ProgressMode::CohortMean;
-        refresh_cohort(db, &ctx, &fresh, &[], force, false, now).await?;
+    // The same statement shape as an upload's, so both lock a chain's rows in one order.
+    let rows = cohorts::Entity::update_many()
+        .col_expr(
+            cohorts::Column::MemberCount,
+            Expr::col(cohorts::Column::MemberCount).add(1),
+        )
+        .filter(cohorts::Column::Id.is_in(chain.clone()))
+        .exec_with_returning(db)
+        .await?;
+    let force = ctx.mode == ProgressMode::CohortMean;
+    for id in chain {
+        let fresh = rows
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| anyhow::anyhow!("cohort {id} vanished"))?;
+        refresh_cohort(db, &ctx, fresh, &[], force, false, now).await?;
     }
     Ok(())
 }
@@ -577,38 +578,38 @@ pub struct DayDelta {
 }
 
 /// Applies per-day deltas of one participant to their running totals, cohorts (every
-/// level), per-day series and unlocks. `days` is the participant's complete day series
-/// after the change (effective counted per day). Returns the newly unlocked stations of the
-/// participant's subject of record (themselves, or their class in cohort modes). `dates`
-/// says whether moved cohort unlock dates are stored now or by the background refresh.
+/// level), per-day series and unlocks. The deltas are already stored in `step_days`; the
+/// participant's whole series is read only when their own stations may have changed (a
+/// station crossed, or a day before the latest one changed). Returns the newly unlocked
+/// stations of the participant's subject of record (themselves, or their class in cohort
+/// modes). `dates` says whether moved cohort unlock dates are stored now or by the
+/// background refresh.
 ///
 /// # Errors
 /// On database failure.
-#[allow(clippy::too_many_arguments)]
 pub async fn apply_deltas(
     db: &impl ConnectionTrait,
     ctx: &CampaignCtx,
     enrollment: &enrollments::Model,
     deltas: &[DayDelta],
-    days: &[(NaiveDate, i64)],
-    steps_total: i64,
     now: DateTime<Utc>,
     dates: CohortDates,
 ) -> ApiResult<(enrollments::Model, Vec<(i32, NaiveDate)>)> {
     let d_counted: i64 = deltas.iter().map(|d| d.counted).sum();
     let d_steps: i64 = deltas.iter().map(|d| d.steps).sum();
-    let days_active = i32::try_from(days.iter().filter(|(_, c)| *c > 0).count()).unwrap_or(i32::MAX);
+    let d_active: i32 = deltas.iter().map(|d| d.active).sum();
+    let days_active = enrollment.days_active + d_active;
     let became_active = match (enrollment.days_active > 0, days_active > 0) {
         (false, true) => 1,
         (true, false) => -1,
         _ => 0,
     };
-    let total_counted: i64 = days.iter().map(|(_, c)| c).sum();
+    let total_counted = enrollment.total_counted + d_counted;
 
     // The participant: totals and own unlocks.
     let mut active = enrollment.clone().into_active_model();
     active.total_counted = Set(total_counted);
-    active.total_steps = Set(steps_total);
+    active.total_steps = Set(enrollment.total_steps + d_steps);
     active.days_active = Set(days_active);
     let metres = ctx.participant_metres(total_counted);
     active.metres = Set(metres);
@@ -616,9 +617,10 @@ pub async fn apply_deltas(
     let stored = usize::try_from(enrollment.stations_reached).unwrap_or(0);
     let shifted = may_shift(deltas, enrollment.last_reached_on);
     let mut own_inserted = Vec::new();
-    let has_days = !days.is_empty();
-    if shifted || (has_days && reached_now != stored) || (!has_days && stored != 0) {
-        let reached = reached_on(&ctx.marks, days, |c| ctx.participant_metres(c));
+    // A participant's first day reaches the start: with nothing stored yet, look.
+    if shifted || reached_now != stored || stored == 0 {
+        let days = participant_series(db, ctx.campaign.id, enrollment.participant_id).await?;
+        let reached = reached_on(&ctx.marks, &days, |c| ctx.participant_metres(c));
         if ctx.stores_own_unlocks(enrollment.cohort_id) {
             own_inserted = sync_unlocks(
                 db,
@@ -638,27 +640,28 @@ pub async fn apply_deltas(
     active.updated_at = Set(now);
     let enrollment = active.update(db).await?;
 
-    // Cohorts, nearest first. Row updates use increments so concurrent uploads of other
-    // members never lose each other's steps; on PostgreSQL the UPDATE also locks the row
-    // until commit, which serialises the unlock computation per cohort.
-    // The new metres are computed by the same UPDATE (see `cohort_metres_sql`), whose
-    // RETURNING row is the cohort as this transaction leaves it: one statement per level.
-    let mut cohort_inserted = Vec::new();
+    // Cohorts: the class and every level above it gain the same increments, so one UPDATE
+    // serves the whole chain, and concurrent uploads of other members never lose each
+    // other's steps. It also computes each level's new metres (see `cohort_metres_sql`) and
+    // returns the rows as this transaction leaves them. On PostgreSQL it locks those rows
+    // until commit, which serialises the unlock computation per cohort; joins lock a chain
+    // with the same statement shape, so both take the rows in the same order.
     let chain = match enrollment.cohort_id.and_then(|id| ctx.chain_ids(id)) {
         Some(ids) => ids,
         None => chain_of(db, enrollment.cohort_id).await?.iter().map(|c| c.id).collect(),
     };
-    let stale_mark = match dates {
-        CohortDates::Deferred if ctx.cohort_mode() => stale_mark(deltas),
-        _ => None,
-    };
-    for (level, &cohort_id) in chain.iter().enumerate() {
+    let mut cohort_inserted = Vec::new();
+    if !chain.is_empty() {
+        let stale_mark = match dates {
+            CohortDates::Deferred if ctx.cohort_mode() => stale_mark(deltas),
+            _ => None,
+        };
         let counts = d_counted != 0 || d_steps != 0 || became_active != 0;
-        let mut update = cohorts::Entity::update_many();
-        if let Some(mark) = &stale_mark {
-            update = update.col_expr(cohorts::Column::ReachedDatesStale, mark.clone());
-        }
-        let fresh = if counts {
+        let rows = if counts {
+            let mut update = cohorts::Entity::update_many();
+            if let Some(mark) = &stale_mark {
+                update = update.col_expr(cohorts::Column::ReachedDatesStale, mark.clone());
+            }
             update
                 .col_expr(
                     cohorts::Column::TotalCounted,
@@ -673,20 +676,27 @@ pub async fn apply_deltas(
                     Expr::col(cohorts::Column::ActiveMembers).add(became_active),
                 )
                 .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(d_counted))
-                .filter(cohorts::Column::Id.eq(cohort_id))
+                .filter(cohorts::Column::Id.is_in(chain.clone()))
                 .exec_with_returning(db)
                 .await?
-                .pop()
         } else {
-            cohorts::Entity::find_by_id(cohort_id).one(db).await?
-        }
-        .ok_or_else(|| anyhow::anyhow!("cohort {cohort_id} vanished"))?;
-        upsert_cohort_days(db, cohort_id, deltas).await?;
-        // Only a cohort marked by this very statement may have its dates left for later.
+            cohorts::Entity::find()
+                .filter(cohorts::Column::Id.is_in(chain.clone()))
+                .all(db)
+                .await?
+        };
+        upsert_cohort_days(db, &chain, deltas).await?;
+        // Only cohorts marked by this very statement may have their dates left for later.
         let deferred = counts && stale_mark.is_some();
-        let (_, inserted) = refresh_cohort(db, ctx, &fresh, deltas, false, deferred, now).await?;
-        if level == 0 {
-            cohort_inserted = inserted;
+        for (level, cohort_id) in chain.iter().enumerate() {
+            let fresh = rows
+                .iter()
+                .find(|c| c.id == *cohort_id)
+                .ok_or_else(|| anyhow::anyhow!("cohort {cohort_id} vanished"))?;
+            let (_, inserted) = refresh_cohort(db, ctx, fresh, deltas, false, deferred, now).await?;
+            if level == 0 {
+                cohort_inserted = inserted;
+            }
         }
     }
     upsert_campaign_days(db, ctx.campaign.id, deltas).await?;
@@ -716,16 +726,21 @@ fn stale_mark(deltas: &[DayDelta]) -> Option<SimpleExpr> {
     )
 }
 
-async fn upsert_cohort_days(db: &impl ConnectionTrait, cohort_id: i32, deltas: &[DayDelta]) -> ApiResult<()> {
-    let rows: Vec<_> = deltas
+/// Adds the deltas to the per-day rows of every cohort of a chain, in one statement.
+async fn upsert_cohort_days(db: &impl ConnectionTrait, chain: &[i32], deltas: &[DayDelta]) -> ApiResult<()> {
+    let rows: Vec<_> = chain
         .iter()
-        .filter(|d| d.counted != 0 || d.active != 0)
-        .map(|d| cohort_days::ActiveModel {
-            cohort_id: Set(cohort_id),
-            day: Set(d.day),
-            counted: Set(d.counted),
-            active_members: Set(d.active),
-            ..Default::default()
+        .flat_map(|&cohort_id| {
+            deltas
+                .iter()
+                .filter(|d| d.counted != 0 || d.active != 0)
+                .map(move |d| cohort_days::ActiveModel {
+                    cohort_id: Set(cohort_id),
+                    day: Set(d.day),
+                    counted: Set(d.counted),
+                    active_members: Set(d.active),
+                    ..Default::default()
+                })
         })
         .collect();
     if rows.is_empty() {
@@ -780,6 +795,28 @@ async fn upsert_campaign_days(db: &impl ConnectionTrait, campaign_id: i32, delta
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// A participant's effective day series as stored (voided days count nothing).
+async fn participant_series(
+    db: &impl ConnectionTrait,
+    campaign_id: i32,
+    participant_id: i32,
+) -> ApiResult<Vec<(NaiveDate, i64)>> {
+    let rows: Vec<(NaiveDate, i64, bool)> = step_days::Entity::find()
+        .select_only()
+        .column(step_days::Column::Day)
+        .column(step_days::Column::Counted)
+        .column(step_days::Column::Voided)
+        .filter(step_days::Column::CampaignId.eq(campaign_id))
+        .filter(step_days::Column::ParticipantId.eq(participant_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, counted, voided)| (day, if voided { 0 } else { counted }))
+        .collect())
 }
 
 /// The effective day series of a participant: voided days count nothing.

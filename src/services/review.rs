@@ -189,11 +189,6 @@ pub async fn set_voided(
     let enrollment = progress::lock_enrollment(&txn, campaign.id, day.participant_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("step day {step_day_id} has no enrollment"))?;
-    let rows = step_days::Entity::find()
-        .filter(step_days::Column::CampaignId.eq(campaign.id))
-        .filter(step_days::Column::ParticipantId.eq(day.participant_id))
-        .all(&txn)
-        .await?;
     let sign: i64 = if voided { -1 } else { 1 };
     let delta = progress::DayDelta {
         day: day.day,
@@ -210,8 +205,6 @@ pub async fn set_voided(
         &ctx,
         &enrollment,
         &[delta],
-        &progress::day_series(&rows),
-        progress::steps_total(&rows),
         Utc::now(),
         // An organiser's correction is seen whole at once.
         progress::CohortDates::Now,
