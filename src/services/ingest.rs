@@ -1,7 +1,7 @@
 //! Step ingestion: manual batches and WeChat WeRun payloads, judged day by day and merged
 //! by max into the participant's step days, in one transaction with every total and unlock.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
@@ -283,7 +283,7 @@ fn capitalise(s: &str) -> String {
 
 async fn finish_upload(
     state: &AppState,
-    ctx: &CampaignCtx,
+    ctx: &Arc<CampaignCtx>,
     participant_id: i32,
     good: BTreeMap<NaiveDate, i64>,
     rejected: Vec<RejectedDay>,
@@ -294,7 +294,14 @@ async fn finish_upload(
     } else {
         CohortDates::Deferred
     };
-    let outcome = ingest(&state.db, ctx, participant_id, &good, source, dates).await?;
+    let outcome = {
+        let (db, ctx, source) = (state.db.clone(), Arc::clone(ctx), source.to_owned());
+        let backend = db.get_database_backend();
+        crate::db::on_writer(backend, async move {
+            ingest(&db, &ctx, participant_id, &good, &source, dates).await
+        })
+        .await?
+    };
     // A replay changes no board: no screen needs to hear of it.
     if outcome.changed {
         crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;

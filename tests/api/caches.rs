@@ -71,7 +71,7 @@ async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
         models::{campaigns, enrollments, participants},
         services::leaderboard::{Period, Scope},
     };
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
     const N: usize = 5_500;
     let app = spawn_app_with(|s| s.cache.board_max_staleness_ms = 1_000).await;
@@ -93,8 +93,11 @@ async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
         .exec(&app.db)
         .await
         .expect("participants");
+        // In id order: the newest chunk is the last `fresh` ids (PostgreSQL's heap order
+        // is not insertion order once rows move).
         let ids: Vec<i32> = participants::Entity::find()
             .filter(participants::Column::Openid.starts_with("paged-"))
+            .order_by_asc(participants::Column::Id)
             .all(&app.db)
             .await
             .expect("q")
