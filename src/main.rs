@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    longmarch::memory::limit_malloc_arenas();
     let cli = longmarch::cli::Cli::parse();
     longmarch::cli::run(cli)
 }
