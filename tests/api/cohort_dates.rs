@@ -30,6 +30,14 @@ async fn upload(app: &TestApp, token: &str, day: NaiveDate, steps: i64) -> Value
     resp.json().await.expect("json")
 }
 
+async fn milestones(app: &TestApp, token: &str) -> Value {
+    app.get_auth(&format!("/api/v1/campaigns/{DEMO}/me/milestones"), token)
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
 fn newly(answer: &Value) -> Vec<i64> {
     answer["newly_unlocked"]
         .as_array()
@@ -91,13 +99,7 @@ async fn a_back_dated_day_marks_the_class_and_one_refresh_moves_its_dates() {
         Some(yesterday),
         "the date waits for the refresh"
     );
-    let milestones: Value = app
-        .get_auth(&format!("/api/v1/campaigns/{DEMO}/me/milestones"), &b)
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(milestones["items"][0]["status"], "unlocked");
+    assert_eq!(milestones(&app, &b).await["items"][0]["status"], "unlocked");
 
     // One pass re-derives the class and its college together.
     let refreshed = refresh_stale_cohorts(&app.db, None).await.expect("refresh");
@@ -149,13 +151,10 @@ async fn the_background_refresh_moves_the_dates_within_its_bound() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let milestones: Value = app
-        .get_auth(&format!("/api/v1/campaigns/{DEMO}/me/milestones"), &b)
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(milestones["items"][0]["reached_on"], json!(earlier.to_string()));
+    assert_eq!(
+        milestones(&app, &b).await["items"][0]["reached_on"],
+        json!(earlier.to_string())
+    );
     assert!(!class(&app).await.reached_dates_stale);
 }
 
