@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet, QueryFilter, QuerySelect,
     sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
@@ -390,42 +390,53 @@ pub async fn ingest_in(
             format!("Your participation is suspended: {reason}"),
         ));
     }
-    // Only the days being uploaded: the totals move by deltas, and the whole series is read
-    // only when a station may have been crossed (see `apply_deltas`).
-    let mut rows = step_days::Entity::find()
+    // Only the days being uploaded, and only what the merge needs of them: the totals move
+    // by deltas, and the whole series is read only when a station may have been crossed
+    // (see `apply_deltas`).
+    let stored: Vec<(NaiveDate, i64, i64, bool, bool)> = step_days::Entity::find()
+        .select_only()
+        .columns([
+            step_days::Column::Day,
+            step_days::Column::Steps,
+            step_days::Column::Counted,
+            step_days::Column::Flagged,
+            step_days::Column::Voided,
+        ])
         .filter(step_days::Column::CampaignId.eq(ctx.campaign.id))
         .filter(step_days::Column::ParticipantId.eq(participant_id))
         .filter(step_days::Column::Day.is_in(good.keys().copied()))
+        .into_tuple()
         .all(db)
         .await?;
     let cap = i64::from(ctx.campaign.daily_step_cap);
     let flag_over = i64::from(ctx.campaign.flag_steps_over);
     let now = Utc::now();
     let mut deltas = Vec::new();
-    // New days and grown days go in with one upsert (a first WeRun sync brings a month).
+    // New days and grown days go in with one upsert (a first WeRun sync brings a month); a
+    // stored day keeps its id, creation time and void state (see `store_days`).
     let mut writes = Vec::new();
     let mut accepted = Vec::with_capacity(good.len());
     for (&day, &steps) in good {
         let counted = conversion::counted(steps, cap);
         let flagged = conversion::is_flagged(steps, flag_over);
-        match rows.iter_mut().find(|r| r.day == day) {
+        let write = |flagged: bool| step_days::Model {
+            id: 0,
+            campaign_id: ctx.campaign.id,
+            participant_id,
+            enrollment_id: enrollment.id,
+            day,
+            steps,
+            counted,
+            source: source.to_owned(),
+            flagged,
+            voided: false,
+            void_reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        match stored.iter().find(|(d, ..)| *d == day) {
             None => {
-                let row = step_days::Model {
-                    id: 0,
-                    campaign_id: ctx.campaign.id,
-                    participant_id,
-                    enrollment_id: enrollment.id,
-                    day,
-                    steps,
-                    counted,
-                    source: source.to_owned(),
-                    flagged,
-                    voided: false,
-                    void_reason: None,
-                    created_at: now,
-                    updated_at: now,
-                };
-                writes.push(row.clone());
+                writes.push(write(flagged));
                 deltas.push(DayDelta {
                     day,
                     counted,
@@ -439,37 +450,31 @@ pub async fn ingest_in(
                     counted,
                     flagged,
                 });
-                rows.push(row);
             }
-            Some(row) if steps > row.steps => {
-                let old_effective = if row.voided { 0 } else { row.counted };
-                let new_effective = if row.voided { 0 } else { counted };
+            Some(&(_, old_steps, old_counted, old_flagged, voided)) if steps > old_steps => {
+                let old_effective = if voided { 0 } else { old_counted };
+                let new_effective = if voided { 0 } else { counted };
                 deltas.push(DayDelta {
                     day,
                     counted: new_effective - old_effective,
-                    steps: if row.voided { 0 } else { steps - row.steps },
+                    steps: if voided { 0 } else { steps - old_steps },
                     active: i32::from(old_effective == 0 && new_effective > 0),
                 });
-                row.steps = steps;
-                row.counted = counted;
-                row.flagged = row.flagged || flagged;
-                row.source = source.to_owned();
-                row.updated_at = now;
                 accepted.push(AcceptedDay {
                     date: day,
                     steps,
                     stored_steps: steps,
                     counted: new_effective,
-                    flagged: row.flagged,
+                    flagged: old_flagged || flagged,
                 });
-                writes.push(row.clone());
+                writes.push(write(old_flagged || flagged));
             }
-            Some(row) => accepted.push(AcceptedDay {
+            Some(&(_, old_steps, old_counted, old_flagged, voided)) => accepted.push(AcceptedDay {
                 date: day,
                 steps,
-                stored_steps: row.steps,
-                counted: if row.voided { 0 } else { row.counted },
-                flagged: row.flagged,
+                stored_steps: old_steps,
+                counted: if voided { 0 } else { old_counted },
+                flagged: old_flagged,
             }),
         }
     }
@@ -492,8 +497,9 @@ pub async fn ingest_in(
 }
 
 /// Writes new and grown days in one statement. Rows already stored keep their id, creation
-/// time and void state; the caller has read them under the enrollment's lock, so each row
-/// here is exactly the day's new value.
+/// time and void state (only steps, counted, flag, source and update time are written); the
+/// caller has read them under the enrollment's lock, so each row here is exactly the day's
+/// new value.
 async fn store_days(db: &impl ConnectionTrait, rows: Vec<step_days::Model>) -> ApiResult<()> {
     if rows.is_empty() {
         return Ok(());
