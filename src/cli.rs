@@ -102,7 +102,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             app.run_until_stopped().await?;
             // Every in-flight request has finished (or timed out): close the pool so PostgreSQL
             // sees clean disconnects and SQLite checkpoints its WAL into the database file.
-            if let Err(e) = crate::db::close(&db).await {
+            if let Err(e) = db.close().await {
                 tracing::warn!(error = %e, "closing the database pool failed");
             }
             tracing::info!("stopped");

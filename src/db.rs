@@ -53,26 +53,9 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .foreign_keys(true)
         });
     }
-    let db = connect_pool(opts.clone(), settings)
+    let db = connect_pool(opts, settings)
         .await
         .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
-    if settings.is_sqlite() {
-        // The writers' own connection (see `begin_write`): opened when first needed, closed
-        // after a minute without writes.
-        // Lazily: at start-up another process may be migrating the file, and the switch to
-        // WAL that every new connection asks for could then meet its lock.
-        opts.max_connections(1)
-            .min_connections(0)
-            .idle_timeout(Duration::from_secs(60))
-            .connect_lazy(true);
-        let writer = sea_orm::Database::connect(opts)
-            .await
-            .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
-        sqlite_file(&db)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .writer = Some(writer);
-    }
     Ok(db)
 }
 
@@ -96,26 +79,6 @@ async fn connect_pool(opts: ConnectOptions, settings: &DatabaseSettings) -> Resu
             other => return other,
         }
     }
-}
-
-/// Closes the pool, and on SQLite the writers' connection to the same file.
-///
-/// # Errors
-/// When closing fails.
-pub async fn close(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let writer = if db.get_database_backend() == DbBackend::Sqlite {
-        sqlite_file(db)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .writer
-            .take()
-    } else {
-        None
-    };
-    if let Some(writer) = writer {
-        writer.close().await?;
-    }
-    db.clone().close().await
 }
 
 /// Names this application's lock among PostgreSQL advisory locks ("longmarc" in ASCII).
@@ -236,36 +199,22 @@ impl ConnectionTrait for WriteTxn {
     }
 }
 
-/// What this process's writers of one SQLite file share: their queue, and their own
-/// connection. Every write transaction runs on that one connection, so its page cache stays
-/// valid from one transaction to the next; on a pooled connection, a transaction following
-/// another connection's write starts with an empty cache (SQLite discards it when the file
-/// changed under it) and reads every page it needs again.
-struct SqliteFile {
-    turns: Arc<Semaphore>,
-    writer: Option<DatabaseConnection>,
-}
-
-fn sqlite_file(db: &DatabaseConnection) -> Arc<Mutex<SqliteFile>> {
-    static FILES: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<SqliteFile>>>>> = OnceLock::new();
+/// The writers' queue of each SQLite file open in this process.
+fn write_turns(db: &DatabaseConnection) -> Option<Arc<Semaphore>> {
+    static TURNS: OnceLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> = OnceLock::new();
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
     let file = db
         .get_sqlite_connection_pool()
         .connect_options()
         .get_filename()
         .to_path_buf();
-    let mut files = FILES
+    let mut turns = TURNS
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    files
-        .entry(file)
-        .or_insert_with(|| {
-            Arc::new(Mutex::new(SqliteFile {
-                turns: Arc::new(Semaphore::new(1)),
-                writer: None,
-            }))
-        })
-        .clone()
+    Some(turns.entry(file).or_insert_with(|| Arc::new(Semaphore::new(1))).clone())
 }
 
 /// Begins a write transaction. On SQLite it waits for this process's turn to write, then
@@ -277,32 +226,22 @@ fn sqlite_file(db: &DatabaseConnection) -> Arc<Mutex<SqliteFile>> {
 /// When no turn or connection is available in time, or the lock isn't granted within the
 /// busy timeout.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
-    if db.get_database_backend() != DbBackend::Sqlite {
-        let txn = db.begin().await?;
-        return Ok(WriteTxn { txn, _turn: None });
-    }
-    if is_closed(db) {
-        return Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed));
-    }
-    let (turns, writer) = {
-        let file = sqlite_file(db);
-        let file = file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (file.turns.clone(), file.writer.clone())
+    let turn = match write_turns(db) {
+        Some(turns) => Some(
+            tokio::time::timeout(WRITE_TURN_TIMEOUT, turns.acquire_owned())
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?,
+        ),
+        None => None,
     };
-    let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, turns.acquire_owned())
-        .await
-        .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
-        .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
-    // A pool opened some other way than `connect` (a test's) writes through itself.
-    let txn = writer
-        .as_ref()
-        .unwrap_or(db)
+    let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
         .await?;
-    Ok(WriteTxn { txn, _turn: Some(turn) })
+    Ok(WriteTxn { txn, _turn: turn })
 }
 
 /// Runs a write transaction's work: on SQLite on the writers' own thread, elsewhere in place.

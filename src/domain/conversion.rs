@@ -9,6 +9,13 @@ pub fn counted(steps: i64, daily_cap: i64) -> i64 {
     steps.min(daily_cap).max(0)
 }
 
+/// What a stored day counts towards progress: its counted steps, or nothing once an
+/// organiser has voided it.
+#[must_use]
+pub fn effective(counted: i64, voided: bool) -> i64 {
+    if voided { 0 } else { counted }
+}
+
 /// Whether a day's reported steps are high enough to be shown to organisers for review.
 #[must_use]
 pub fn is_flagged(steps: i64, flag_over: i64) -> bool {

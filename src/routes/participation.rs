@@ -112,6 +112,10 @@ pub async fn my_progress(
 }
 
 /// Every station with its status; stories only for unlocked stations.
+///
+/// In cohort modes the stations are the class's. Which stations are unlocked is always
+/// current; after a member's back-dated upload the `reached_on` dates may lag it by up to
+/// `cache.cohort_dates_max_staleness_ms` (2 s by default).
 #[utoipa::path(tag = "participation", security(("bearer" = [])), params(("slug" = String, Path)), responses((status = 200, body = MilestonesView)))]
 #[get("/campaigns/{slug}/me/milestones")]
 pub async fn my_milestones(

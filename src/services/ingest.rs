@@ -452,8 +452,8 @@ pub async fn ingest_in(
                 });
             }
             Some(&(_, old_steps, old_counted, old_flagged, voided)) if steps > old_steps => {
-                let old_effective = if voided { 0 } else { old_counted };
-                let new_effective = if voided { 0 } else { counted };
+                let old_effective = conversion::effective(old_counted, voided);
+                let new_effective = conversion::effective(counted, voided);
                 deltas.push(DayDelta {
                     day,
                     counted: new_effective - old_effective,
@@ -473,7 +473,7 @@ pub async fn ingest_in(
                 date: day,
                 steps,
                 stored_steps: old_steps,
-                counted: if voided { 0 } else { old_counted },
+                counted: conversion::effective(old_counted, voided),
                 flagged: old_flagged,
             }),
         }

@@ -246,7 +246,7 @@ pub async fn steps(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id:
         .map(|r| StepDayView {
             date: r.day,
             steps: r.steps,
-            counted: if r.voided { 0 } else { r.counted },
+            counted: crate::domain::conversion::effective(r.counted, r.voided),
             flagged: r.flagged,
             voided: r.voided,
             void_reason: r.void_reason,

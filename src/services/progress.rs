@@ -815,14 +815,14 @@ async fn participant_series(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(day, counted, voided)| (day, if voided { 0 } else { counted }))
+        .map(|(day, counted, voided)| (day, conversion::effective(counted, voided)))
         .collect())
 }
 
 /// The effective day series of a participant: voided days count nothing.
 pub fn day_series(rows: &[step_days::Model]) -> Vec<(NaiveDate, i64)> {
     rows.iter()
-        .map(|r| (r.day, if r.voided { 0 } else { r.counted }))
+        .map(|r| (r.day, conversion::effective(r.counted, r.voided)))
         .collect()
 }
 

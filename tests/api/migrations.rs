@@ -106,7 +106,20 @@ async fn migrations_go_up_down_and_up_again() {
         .expect("seed");
     assert_eq!(count(&db, "stations").await.expect("stations"), 36);
     assert_eq!(count(&db, "cohorts").await.expect("cohorts"), 6);
-    longmarch::db::close(&db).await.expect("close");
+    db.close().await.expect("close");
+}
+
+/// A fresh database, migrated and seeded as the test settings say (the demo included).
+async fn seeded() -> (TestDatabase, DatabaseConnection) {
+    let (database, url) = TestDatabase::create().await;
+    let db = longmarch::db::connect(&test_settings(&url).database)
+        .await
+        .expect("connect");
+    longmarch::db::migrate(&db).await.expect("migrate");
+    longmarch::services::seed::run(&db, &test_settings(&url).seed)
+        .await
+        .expect("seed");
+    (database, db)
 }
 
 #[tokio::test]
@@ -122,19 +135,12 @@ async fn migrating_twice_is_a_no_op() {
         i64::try_from(Migrator::migrations().len()).expect("few")
     );
     assert_eq!(tables(&db).await, expected_after_up());
-    longmarch::db::close(&db).await.expect("close");
+    db.close().await.expect("close");
 }
 
 #[tokio::test]
 async fn the_schema_enforces_its_unique_constraints() {
-    let (_database, url) = TestDatabase::create().await;
-    let db = longmarch::db::connect(&test_settings(&url).database)
-        .await
-        .expect("connect");
-    longmarch::db::migrate(&db).await.expect("migrate");
-    longmarch::services::seed::run(&db, &test_settings(&url).seed)
-        .await
-        .expect("seed");
+    let (_database, db) = seeded().await;
     // A second route with the built-in slug must be refused by the database itself.
     let backend = db.get_database_backend();
     let err = db
@@ -146,5 +152,75 @@ async fn the_schema_enforces_its_unique_constraints() {
         .await
         .expect_err("duplicate slug refused");
     assert!(longmarch::error::is_unique_violation(&err), "unique violation: {err}");
-    longmarch::db::close(&db).await.expect("close");
+    db.close().await.expect("close");
+}
+
+/// m20261125_000002: in cohort modes a member's own unlocks are no longer stored, and the
+/// rows stored before are deleted; those of a participant without a cohort (their own are
+/// their subject of record) and the cohorts' own stay.
+#[tokio::test]
+async fn the_cohort_dates_migration_deletes_only_cohort_members_own_unlocks() {
+    use longmarch::models::{campaigns, cohorts, enrollments, participants, unlocks};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+    let (_database, db) = seeded().await;
+    let demo = campaigns::Model::find_by_slug(&db, crate::helpers::DEMO)
+        .await
+        .expect("q")
+        .expect("the demo, in cohort_mean");
+    let class = cohorts::Entity::find()
+        .filter(cohorts::Column::JoinCode.eq("DEMO01"))
+        .one(&db)
+        .await
+        .expect("q")
+        .expect("class");
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for (openid, cohort) in [("o_mig_member", Some(class.id)), ("o_mig_alone", None)] {
+        let p = participants::ActiveModel {
+            openid: Set(openid.to_owned()),
+            display_name: Set(openid.to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .expect("participant");
+        enrollments::new_active(demo.id, p.id, cohort, now)
+            .insert(&db)
+            .await
+            .expect("enrollment");
+        ids.push(p.id);
+    }
+    for (kind, subject) in [("participant", ids[0]), ("participant", ids[1]), ("cohort", class.id)] {
+        unlocks::ActiveModel {
+            campaign_id: Set(demo.id),
+            subject_kind: Set(kind.to_owned()),
+            subject_id: Set(subject),
+            station_seq: Set(1),
+            unlocked_at: Set(now),
+            reached_on: Set(now.date_naive()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .expect("unlock");
+    }
+    Migrator::down(&db, Some(1)).await.expect("down one");
+    Migrator::up(&db, None).await.expect("up again");
+    let mut left: Vec<(String, i32)> = unlocks::Entity::find()
+        .all(&db)
+        .await
+        .expect("unlocks")
+        .into_iter()
+        .map(|u| (u.subject_kind, u.subject_id))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [("cohort".to_owned(), class.id), ("participant".to_owned(), ids[1])]
+    );
+    db.close().await.expect("close");
 }

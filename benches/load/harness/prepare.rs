@@ -148,34 +148,15 @@ impl Bench {
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
 
-        let started = Instant::now();
-        let main = prepare(&state, CAMPAIGN, args.participants, History::Synced).await?;
-        eprintln!(
-            "prepared {} participants in `{CAMPAIGN}` in {:.1} s",
-            main.members.len(),
-            started.elapsed().as_secs_f64()
-        );
-        let newcomers = if args.plan().contains(&Scenario::WerunFirst) {
-            let started = Instant::now();
-            let newcomers = prepare(&state, NEWCOMERS, args.participants, History::None).await?;
-            eprintln!(
-                "prepared {} participants who never synced in `{NEWCOMERS}` in {:.1} s",
-                newcomers.members.len(),
-                started.elapsed().as_secs_f64()
-            );
-            Some(newcomers)
+        let main = prepare_timed(&state, CAMPAIGN, args.participants, History::Synced).await?;
+        let wanted = |scenario| args.plan().contains(&scenario);
+        let newcomers = if wanted(Scenario::WerunFirst) {
+            Some(prepare_timed(&state, NEWCOMERS, args.participants, History::None).await?)
         } else {
             None
         };
-        let board = if args.plan().contains(&Scenario::Leaderboard) {
-            let started = Instant::now();
-            let board = prepare(&state, BOARD, args.board_participants, History::Ranked).await?;
-            eprintln!(
-                "prepared {} ranked participants in `{BOARD}` in {:.1} s",
-                board.members.len(),
-                started.elapsed().as_secs_f64()
-            );
-            Some(board)
+        let board = if wanted(Scenario::Leaderboard) {
+            Some(prepare_timed(&state, BOARD, args.board_participants, History::Ranked).await?)
         } else {
             None
         };
@@ -202,7 +183,7 @@ impl Bench {
     /// Drops the PostgreSQL database (the SQLite directory goes with `self`).
     pub async fn finish(self) {
         if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            drop(longmarch::db::close(&self.state.db).await);
+            drop(self.state.db.clone().close().await);
             if let Ok(admin) = Database::connect(admin_url).await {
                 let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
                 if let Err(e) = admin.execute_unprepared(&sql).await {
@@ -251,6 +232,18 @@ pub async fn create_campaign(db: &DatabaseConnection, slug: &str) -> anyhow::Res
     }
     txn.commit().await?;
     Ok(campaign)
+}
+
+/// [`prepare`], saying how long it took.
+async fn prepare_timed(state: &AppState, slug: &'static str, n: usize, history: History) -> anyhow::Result<Prepared> {
+    let started = Instant::now();
+    let prepared = prepare(state, slug, n, history).await?;
+    eprintln!(
+        "prepared {} participants ({history:?} history) in `{slug}` in {:.1} s",
+        prepared.members.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(prepared)
 }
 
 /// Creates `slug` with `n` participants spread over its classes, each with a token and a
