@@ -244,34 +244,22 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
     Ok(WriteTxn { txn, _turn: turn })
 }
 
-/// Runs a write transaction's work: on SQLite on the writers' own thread, elsewhere in place.
+/// Spawns `work` on the writers' thread: a thread of its own where SQLite's writers run.
 ///
 /// SQLite writers take turns at its single write lock. Run on a server worker, a writer
 /// whose turn has come, or whose statement has answered, waits until that worker has
 /// finished whatever other requests' parsing, decryption and serialising it is doing; the
 /// lock is held, or left idle, for that time. On the writers' thread nothing else runs, so
-/// each goes on at once (measured: uploads 1,769 → 3,003 req/s). PostgreSQL writers of
-/// different classes run side by side; there the hop would only add latency. If the caller
-/// is dropped (a request timeout, a client gone), the work is aborted and its transaction
-/// rolled back, as if it had run in the caller.
+/// each goes on at once (measured: uploads 1,769 → 3,003 req/s). See
+/// `services::upload_queue`, which runs there.
 ///
 /// # Panics
-/// When the writers' runtime cannot be started (no threads left), and with the work's own
-/// panic.
-pub async fn on_writer<F, T>(backend: DbBackend, work: F) -> T
+/// When the writers' runtime cannot be started (no threads left).
+pub fn spawn_on_writer<F>(work: F) -> tokio::task::JoinHandle<F::Output>
 where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
 {
-    if backend != DbBackend::Sqlite {
-        return work.await;
-    }
-    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-    impl<T> Drop for AbortOnDrop<T> {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     static WRITER: OnceLock<tokio::runtime::Handle> = OnceLock::new();
     let runtime = WRITER.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -285,12 +273,7 @@ where
             .unwrap_or_else(|e| panic!("cannot start the writers' thread: {e}"));
         handle
     });
-    let mut task = AbortOnDrop(runtime.spawn(work));
-    match (&mut task.0).await {
-        Ok(value) => value,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("the writers' runtime stopped: {e}"),
-    }
+    runtime.spawn(work)
 }
 
 /// True once the pool has been closed (the server is shutting down): background work stops.

@@ -10,7 +10,9 @@ use actix_web::{
     middleware::Next,
     web,
 };
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use sea_orm::{DatabaseConnection, DbBackend};
 
 /// The process's metric families, registered in their own registry.
@@ -20,6 +22,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    upload_batches: Histogram,
 }
 
 impl Metrics {
@@ -50,15 +53,33 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
+        let upload_batches = Histogram::with_opts(
+            HistogramOpts::new(
+                "upload_batch_size",
+                "Uploads stored together in one write transaction (SQLite's upload queue)",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )
+        .expect("valid metric");
         registry.register(Box::new(requests.clone())).expect("register once");
         registry.register(Box::new(latency.clone())).expect("register once");
         registry.register(Box::new(pool.clone())).expect("register once");
+        registry
+            .register(Box::new(upload_batches.clone()))
+            .expect("register once");
         Self {
             registry,
             requests,
             latency,
             pool,
+            upload_batches,
         }
+    }
+
+    /// Records a write transaction of the upload queue that stored `uploads` uploads.
+    pub fn observe_upload_batch(&self, uploads: usize) {
+        #[allow(clippy::cast_precision_loss)] // at most the queue's batch size
+        self.upload_batches.observe(uploads as f64);
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -62,7 +62,9 @@ impl Application {
                 Duration::from_millis(settings.cache.cohort_dates_max_staleness_ms),
             );
         }
+        let metrics = Metrics::new();
         let state = AppState {
+            uploads: crate::services::upload_queue::UploadQueue::new(db.clone(), metrics.clone()),
             boards,
             campaigns,
             events,
@@ -70,7 +72,7 @@ impl Application {
             jwt: Arc::new(JwtKeys::new(&settings.auth)),
             wechat: WechatClient::new(&settings.wechat)?,
             settings: Arc::new(settings),
-            metrics: Metrics::new(),
+            metrics,
             limits,
         };
         let server = run(listener, state.clone())?;

@@ -8,7 +8,7 @@ use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
     ratelimit::RateLimits,
-    services::{board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub},
+    services::{board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub, upload_queue::UploadQueue},
     settings::Settings,
 };
 
@@ -28,4 +28,6 @@ pub struct AppState {
     pub campaigns: Arc<CampaignCache>,
     /// Per-process rate limits and the organiser lock-out.
     pub limits: Arc<RateLimits>,
+    /// Where uploads are stored (see `services::upload_queue`).
+    pub uploads: UploadQueue,
 }

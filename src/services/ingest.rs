@@ -22,6 +22,7 @@ use crate::{
     services::{
         me::{self, ProgressView},
         progress::{self, CampaignCtx, CohortDates, DayDelta, UnlockedStation},
+        upload_queue::Upload,
     },
     state::AppState,
 };
@@ -294,14 +295,16 @@ async fn finish_upload(
     } else {
         CohortDates::Deferred
     };
-    let outcome = {
-        let (db, ctx, source) = (state.db.clone(), Arc::clone(ctx), source.to_owned());
-        let backend = db.get_database_backend();
-        crate::db::on_writer(backend, async move {
-            ingest(&db, &ctx, participant_id, &good, &source, dates).await
+    let outcome = state
+        .uploads
+        .store(Upload {
+            ctx: Arc::clone(ctx),
+            participant_id,
+            good,
+            source: source.to_owned(),
+            dates,
         })
-        .await?
-    };
+        .await?;
     // A replay changes no board: no screen needs to hear of it.
     if outcome.changed {
         crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
@@ -380,6 +383,16 @@ pub async fn ingest_in(
     source: &str,
     dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
+    let enrollment = admit(db, ctx, participant_id).await?;
+    store_admitted(db, ctx, enrollment, good, source, dates).await
+}
+
+/// The first step of an ingestion: locks the participant's enrollment and refuses one that
+/// is missing or suspended. Writes nothing, so a refusal leaves the transaction as it was.
+///
+/// # Errors
+/// 403 `not_enrolled` / `participant_suspended`; on database failure.
+pub async fn admit(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id: i32) -> ApiResult<enrollments::Model> {
     let enrollment = progress::lock_enrollment(db, ctx.campaign.id, participant_id)
         .await?
         .ok_or_else(|| ApiError::forbidden("not_enrolled", "Join the campaign before uploading steps."))?;
@@ -390,6 +403,24 @@ pub async fn ingest_in(
             format!("Your participation is suspended: {reason}"),
         ));
     }
+    Ok(enrollment)
+}
+
+/// The rest of an ingestion, for an enrollment [`admit`] has locked and let through: the
+/// max-merge, caps and flags, totals and unlocks. Refuses nothing: an error here is the
+/// database's.
+///
+/// # Errors
+/// On database failure.
+pub async fn store_admitted(
+    db: &impl ConnectionTrait,
+    ctx: &CampaignCtx,
+    enrollment: enrollments::Model,
+    good: &BTreeMap<NaiveDate, i64>,
+    source: &str,
+    dates: CohortDates,
+) -> ApiResult<IngestOutcome> {
+    let participant_id = enrollment.participant_id;
     // Only the days being uploaded, and only what the merge needs of them: the totals move
     // by deltas, and the whole series is read only when a station may have been crossed
     // (see `apply_deltas`).

@@ -23,3 +23,4 @@ pub mod routes;
 pub mod seed;
 pub mod simulate;
 pub mod stats;
+pub mod upload_queue;

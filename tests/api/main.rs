@@ -27,4 +27,5 @@ mod props;
 mod settings;
 mod shutdown;
 mod steps;
+mod upload_queue;
 mod werun_tamper;
