@@ -124,9 +124,10 @@ impl Bench {
                 )
             }
         };
-        // The defaults a deployment starts from (pool, limits, workers), on this database.
+        // The defaults a deployment starts from (pool, limits, workers), on this database;
+        // `LONGMARCH__…` variables override them as they do the service's.
         let mut settings =
-            Settings::load_from(&config_dir(), "development", false).context("the development settings")?;
+            Settings::load_from(&config_dir(), "development", true).context("the development settings")?;
         settings.database.url = SecretString::from(url);
         settings.server.port = 0;
         settings.seed.demo = false;
