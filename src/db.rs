@@ -31,7 +31,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         ensure_sqlite_dir(&url)?;
     }
     let mut opts = ConnectOptions::new(url.clone());
-    opts.max_connections(settings.max_connections)
+    opts.max_connections(settings.pool_size())
         .min_connections(settings.min_connections)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))

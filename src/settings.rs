@@ -42,7 +42,9 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Kept secret: it may hold a password.
     pub url: SecretString,
-    pub max_connections: u32,
+    /// Most pooled connections; unset, the backend's default (see [`DatabaseSettings::pool_size`]).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
     pub min_connections: u32,
     pub acquire_timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -54,6 +56,15 @@ impl DatabaseSettings {
     /// True when the URL points at a SQLite file.
     pub fn is_sqlite(&self) -> bool {
         self.url.expose_secret().starts_with("sqlite:")
+    }
+
+    /// `max_connections`, or the backend's default: 6 on SQLite, whose uploads go through one
+    /// queue and where each connection keeps its own page cache (the leaderboard benchmark's
+    /// peak RSS with 16 / 6 connections: 228 / 182 MB, at the same throughput); 16 on
+    /// PostgreSQL, whose commits wait for the log flush, so more in flight help (ingest 2,093
+    /// vs 1,763 req/s with 16 vs 6 on 2 cores).
+    pub fn pool_size(&self) -> u32 {
+        self.max_connections.unwrap_or(if self.is_sqlite() { 6 } else { 16 })
     }
 }
 
@@ -242,17 +253,17 @@ impl Settings {
                 "must start with sqlite:, postgres:// or postgresql://",
             ));
         }
-        if self.database.max_connections == 0 {
+        if self.database.pool_size() == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
-        if !self.database.is_sqlite() && self.database.max_connections < 2 {
+        if !self.database.is_sqlite() && self.database.pool_size() < 2 {
             // With one connection every request would wait for the pool and answer 503.
             return Err(invalid(
                 "database.max_connections",
                 "must be at least 2 on PostgreSQL: the live-events listener holds one connection",
             ));
         }
-        if self.database.min_connections > self.database.max_connections {
+        if self.database.min_connections > self.database.pool_size() {
             return Err(invalid(
                 "database.min_connections",
                 "must not exceed database.max_connections",

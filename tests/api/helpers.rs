@@ -117,7 +117,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut settings = Settings::load_from(&dir, "test", false).expect("test settings");
     settings.database.url = SecretString::from(database_url.to_owned());
-    settings.database.max_connections = 8;
+    settings.database.max_connections = Some(8);
     settings
 }
 

@@ -337,7 +337,7 @@ async fn an_exhausted_pool_answers_503_busy_with_retry_after_quickly() {
     // On PostgreSQL the live-events listener holds one connection of the pool for good.
     let postgres = std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
     let app = spawn_app_with(|s| {
-        s.database.max_connections = if postgres { 2 } else { 1 };
+        s.database.max_connections = Some(if postgres { 2 } else { 1 });
         s.database.min_connections = 1;
         s.database.acquire_timeout_ms = 300;
     })

@@ -120,9 +120,9 @@ fn validation_errors_name_the_key() {
     let base = Settings::load_from(&repo_config(), "test", false).expect("test settings");
     let cases: [Breakage; 21] = [
         ("database.url", |s| s.database.url = SecretString::from("mysql://x/y")),
-        ("database.max_connections", |s| s.database.max_connections = 0),
+        ("database.max_connections", |s| s.database.max_connections = Some(0)),
         ("database.min_connections", |s| {
-            s.database.min_connections = s.database.max_connections + 1
+            s.database.min_connections = s.database.pool_size() + 1
         }),
         ("auth.jwt_secret", |s| s.auth.jwt_secret = SecretString::from("")),
         ("auth.token_ttl_secs", |s| s.auth.token_ttl_secs = 0),
@@ -130,7 +130,7 @@ fn validation_errors_name_the_key() {
         ("log.format", |s| s.log.format = "xml".to_owned()),
         ("database.max_connections", |s| {
             s.database.url = SecretString::from("postgres://lm@db/lm");
-            s.database.max_connections = 1;
+            s.database.max_connections = Some(1);
         }),
         ("limits.request_timeout_secs", |s| s.limits.request_timeout_secs = 0),
         ("limits.request_timeout_secs", |s| {
@@ -245,4 +245,19 @@ fn environment_variables_override_the_files() {
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains("`auth.dev_login`"), "stderr: {stderr}");
     assert!(!stderr.contains(STRONG_SECRET), "the secret is never printed: {stderr}");
+}
+
+#[test]
+fn the_pool_size_follows_the_backend_unless_set() {
+    let mut s = Settings::load_from(&repo_config(), "development", false).expect("settings");
+    assert_eq!(
+        s.database.max_connections, None,
+        "the shipped defaults leave it to the backend"
+    );
+    s.database.url = SecretString::from("sqlite://data/x.db");
+    assert_eq!(s.database.pool_size(), 6);
+    s.database.url = SecretString::from("postgres://lm@db/lm");
+    assert_eq!(s.database.pool_size(), 16);
+    s.database.max_connections = Some(40);
+    assert_eq!(s.database.pool_size(), 40);
 }
