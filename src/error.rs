@@ -125,13 +125,13 @@ impl ApiError {
         }
     }
 
-    /// The stable machine-readable code of this error.
     /// A refusal of the client's request (4xx), decided by our rules; not a failure of the
     /// database or ours (a unique violation answers 409, yet it is the database's verdict).
     pub fn is_refusal(&self) -> bool {
         !matches!(self, Self::Db(_) | Self::Internal(_)) && self.status_code().is_client_error()
     }
 
+    /// The stable machine-readable code of this error.
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. }

@@ -13,7 +13,9 @@
 //! ([`ingest::admit`]), so a refused upload leaves the shared transaction intact. Any other
 //! failure rolls the whole batch back, and each of its uploads then runs alone in its own
 //! transaction, as without the queue: one bad upload costs the others a retry, never their
-//! data. An upload whose requester has gone (a request timeout, a client that hung up)
+//! data. When no write transaction can be begun in time (another process holds the lock past
+//! the busy timeout), every upload of the batch answers 503 at once, as each would alone.
+//! An upload whose requester has gone (a request timeout, a client that hung up)
 //! before its batch reaches it is skipped; once stored it stays stored, and that request
 //! may still answer 408 — uploads are idempotent, so sending it again changes nothing.
 //!
@@ -115,7 +117,19 @@ async fn store_batch(db: &DatabaseConnection, batch: Vec<Job>) {
                 drop(job.reply.send(outcome));
             }
         }
-        Err(e) => {
+        Err(Failed::Begin(e)) => {
+            // No turn or lock in time (another process holds it, the pool is closing): each
+            // upload would have met the same alone; trying them one by one would only make
+            // the last wait the sum of everyone's timeouts.
+            tracing::warn!(error = %e, uploads = batch.len(), "no write transaction for the upload queue");
+            for job in batch {
+                drop(job.reply.send(Err(ApiError::unavailable(
+                    e.code(),
+                    "The database cannot take uploads right now; retry in a moment.",
+                ))));
+            }
+        }
+        Err(Failed::Later(e)) => {
             tracing::warn!(error = %e, uploads = batch.len(), "a shared upload transaction failed; storing each alone");
             for job in batch {
                 if !job.reply.is_closed() {
@@ -127,10 +141,18 @@ async fn store_batch(db: &DatabaseConnection, batch: Vec<Job>) {
     }
 }
 
+/// Why a batch stored nothing.
+enum Failed {
+    /// No write transaction could be begun.
+    Begin(ApiError),
+    /// An upload's statements, or the commit, failed: the batch was rolled back.
+    Later(ApiError),
+}
+
 /// Every upload of the batch in one transaction, committed only if none failed: the outcome
 /// of each (stored, refused or skipped), or the failure that rolled them all back.
-async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResult<IngestOutcome>>, ApiError> {
-    let txn = crate::db::begin_write(db).await?;
+async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResult<IngestOutcome>>, Failed> {
+    let txn = crate::db::begin_write(db).await.map_err(|e| Failed::Begin(e.into()))?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in batch {
         // The lock may have been long in coming: a requester gone by now is not served.
@@ -152,10 +174,10 @@ async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResul
             Ok(stored) => outcomes.push(Ok(stored)),
             Err(e) => {
                 drop(txn.rollback().await);
-                return Err(e);
+                return Err(Failed::Later(e));
             }
         }
     }
-    txn.commit().await?;
+    txn.commit().await.map_err(|e| Failed::Later(e.into()))?;
     Ok(outcomes)
 }

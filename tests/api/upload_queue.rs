@@ -3,7 +3,7 @@
 //! would have alone — refused, stored, or failed and rolled back. (PostgreSQL keeps one
 //! transaction per upload; these tests skip themselves there.)
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use longmarch::services::progress::recompute_campaign;
@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction
 use serde_json::json;
 
 use crate::{
-    helpers::{DEMO, TestApp, assert_problem, dev_login, json, spawn_app},
+    helpers::{DEMO, TestApp, assert_problem, dev_login, json, spawn_app, spawn_app_with},
     steps::{day, member, snapshot},
 };
 
@@ -177,4 +177,41 @@ async fn an_upload_that_fails_rolls_its_batch_back_and_the_others_are_stored_alo
         .expect("drop trigger");
     recompute_campaign(&app.db, DEMO).await.expect("recompute");
     assert_eq!(stored, snapshot(&app).await, "nothing half-written");
+}
+
+#[tokio::test]
+async fn uploads_that_cannot_get_the_lock_all_answer_busy_within_one_wait_each_batch() {
+    let app = spawn_app_with(|s| s.database.sqlite_busy_timeout_ms = 300).await;
+    if app.database.is_postgres() {
+        eprintln!("skipped: on PostgreSQL each upload has its own transaction");
+        return;
+    }
+    let mut members = Vec::new();
+    for i in 0..6 {
+        members.push(member(&app, &format!("o_busy_{i}"), "DEMO01").await);
+    }
+    let (other, holder) = hold_the_write_lock(&app).await;
+    let started = Instant::now();
+    let answers = join_all(members.iter().map(|t| async {
+        let resp = upload(&app, t, 5_000).await;
+        (resp, started.elapsed())
+    }))
+    .await;
+    let slowest = answers.iter().map(|(_, t)| *t).max().unwrap_or_default();
+    holder.rollback().await.expect("release the lock");
+    drop(other.close().await);
+    for (resp, _) in answers {
+        let body = assert_problem(resp, 503, "busy").await;
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    }
+    // Two batches at most (the first upload, then the five that queued behind it), each
+    // waiting 0.3 s for the lock; one at a time they would have waited 0.3 s each on top.
+    assert!(
+        slowest < Duration::from_millis(1_500),
+        "the last answered after {slowest:?}"
+    );
+    // And nothing is stuck: the same uploads now go through.
+    for t in &members {
+        assert_eq!(upload(&app, t, 5_000).await.status(), 200);
+    }
 }
