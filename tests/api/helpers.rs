@@ -270,3 +270,18 @@ pub async fn organiser_token(app: &TestApp, username: &str, role: &str) -> Strin
     assert_eq!(resp.status(), 200);
     json(resp).await["token"].as_str().expect("token").to_owned()
 }
+
+/// Takes, on a connection of our own as another process would, the locks an upload of a
+/// DEMO01 member needs: SQLite's write lock (the upload waits at `BEGIN IMMEDIATE`), and on
+/// PostgreSQL the class's row, which the upload updates after its step day and enrollment.
+/// Rolling the transaction back releases them.
+pub async fn hold_upload_locks(app: &TestApp) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseTransaction) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let other = sea_orm::Database::connect(app.database_url()).await.expect("connect");
+    let holder = other.begin().await.expect("begin");
+    holder
+        .execute_unprepared("UPDATE cohorts SET name = name WHERE join_code = 'DEMO01'")
+        .await
+        .expect("take the lock");
+    (other, holder)
+}

@@ -10,7 +10,7 @@ use longmarch::{
     settings::Settings,
 };
 use reqwest::Response;
-use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -19,7 +19,7 @@ use tokio::{
 
 use crate::{
     admin_support::{create_campaign, post_csv},
-    helpers::{DEMO, TestApp, assert_problem, dev_login, json, organiser_token, spawn_app_with},
+    helpers::{DEMO, TestApp, assert_problem, dev_login, hold_upload_locks, json, organiser_token, spawn_app_with},
     steps::{day, member},
 };
 
@@ -173,15 +173,7 @@ async fn a_csv_import_over_the_limit_answers_413_and_stores_nothing() {
 async fn a_handler_slower_than_the_request_timeout_answers_408_and_leaves_nothing_half_written() {
     let app = spawn_app_with(|s| s.limits.request_timeout_secs = 1).await;
     let token = member(&app, "o_slow", "DEMO01").await;
-    // Our own connection holds a lock the upload needs: SQLite's write lock (the upload waits
-    // at BEGIN IMMEDIATE); on PostgreSQL the class's row, which the upload updates after
-    // it has inserted the step day and updated the enrollment.
-    let other = Database::connect(app.database_url()).await.expect("connect");
-    let holder = other.begin().await.expect("begin");
-    holder
-        .execute_unprepared("UPDATE cohorts SET name = name WHERE join_code = 'DEMO01'")
-        .await
-        .expect("take the lock");
+    let (other, holder) = hold_upload_locks(&app).await;
     let started = Instant::now();
     let resp = upload_day(&app, &token, 0).await;
     let elapsed = started.elapsed();

@@ -8,24 +8,13 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use longmarch::services::progress::recompute_campaign;
 use reqwest::Response;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::{
-    helpers::{DEMO, TestApp, assert_problem, dev_login, json, spawn_app, spawn_app_with},
+    helpers::{DEMO, TestApp, assert_problem, dev_login, hold_upload_locks, json, spawn_app, spawn_app_with},
     steps::{day, member, snapshot},
 };
-
-/// Takes SQLite's write lock on a connection of our own, as another process would.
-async fn hold_the_write_lock(app: &TestApp) -> (DatabaseConnection, DatabaseTransaction) {
-    let other = Database::connect(app.database_url()).await.expect("connect");
-    let holder = other.begin().await.expect("begin");
-    holder
-        .execute_unprepared("UPDATE campaigns SET title = title")
-        .await
-        .expect("take the lock");
-    (other, holder)
-}
 
 async fn upload(app: &TestApp, token: &str, steps: i64) -> Response {
     app.post_auth(
@@ -74,7 +63,7 @@ async fn uploads_waiting_for_the_lock_share_a_transaction_and_each_keeps_its_own
     suspend(&app, "o_queue_suspended").await;
     let (before_sum, before_count) = batches(&app).await;
 
-    let (other, holder) = hold_the_write_lock(&app).await;
+    let (other, holder) = hold_upload_locks(&app).await;
     let sent = join_all(
         members
             .iter()
@@ -133,7 +122,7 @@ async fn an_upload_that_fails_rolls_its_batch_back_and_the_others_are_stored_alo
         .await
         .expect("trigger");
 
-    let (other, holder) = hold_the_write_lock(&app).await;
+    let (other, holder) = hold_upload_locks(&app).await;
     let sent = join_all(members.iter().enumerate().map(|(i, t)| {
         // 8,888 today and 4,444 yesterday make 13,332: the poisoned total.
         let steps = if i == 3 { 8_888 } else { 7_000 };
@@ -190,7 +179,7 @@ async fn uploads_that_cannot_get_the_lock_all_answer_busy_within_one_wait_each_b
     for i in 0..6 {
         members.push(member(&app, &format!("o_busy_{i}"), "DEMO01").await);
     }
-    let (other, holder) = hold_the_write_lock(&app).await;
+    let (other, holder) = hold_upload_locks(&app).await;
     let started = Instant::now();
     let answers = join_all(members.iter().map(|t| async {
         let resp = upload(&app, t, 5_000).await;
