@@ -50,6 +50,13 @@ pub const LEADERBOARD_MIN_GAP: Duration = Duration::from_secs(1);
 pub const STATS_EVERY: Duration = Duration::from_secs(5);
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
 
+/// Envelopes that carry no unlock ("steps changed") leave an instance at most this often
+/// per campaign; a change in between is announced once at the end of the window. Screens
+/// redraw their board at most once a [`LEADERBOARD_MIN_GAP`], so they lose nothing, while
+/// a notification per upload cost PostgreSQL a transaction of its own (and every instance a
+/// wake-up) for each one.
+pub const CHANGED_EVERY: Duration = Duration::from_millis(200);
+
 /// A subject reached a station.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UnlockEvent {
@@ -77,7 +84,24 @@ pub struct Envelope {
 pub struct EventHub {
     tx: broadcast::Sender<Arc<Envelope>>,
     ring: Mutex<HashMap<i32, VecDeque<UnlockEvent>>>,
+    /// Per campaign: when its last "steps changed" left, or that one is on its way.
+    changed: Mutex<HashMap<i32, Pace>>,
     notify: bool,
+}
+
+/// Where a campaign's "steps changed" announcements stand.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    SentAt(tokio::time::Instant),
+    /// One is scheduled for the end of the window: later changes ride on it.
+    Scheduled,
+}
+
+/// What to do with a "steps changed" envelope.
+enum Timing {
+    Now,
+    At(tokio::time::Instant),
+    AlreadyScheduled,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -102,6 +126,7 @@ impl EventHub {
         Self {
             tx,
             ring: Mutex::new(HashMap::new()),
+            changed: Mutex::new(HashMap::new()),
             notify,
         }
     }
@@ -137,11 +162,56 @@ impl EventHub {
         Subscription { rx, replay }
     }
 
-    /// Publishes an envelope to every instance.
+    /// Publishes an envelope to every instance: one with unlocks at once, a bare "steps
+    /// changed" at most once per [`CHANGED_EVERY`] and campaign (see [`Self::pace`]).
     ///
     /// # Errors
     /// When the notification can't be sent.
-    pub async fn publish(&self, db: &DatabaseConnection, env: Envelope) -> ApiResult<()> {
+    pub async fn publish(self: &Arc<Self>, db: &DatabaseConnection, env: Envelope) -> ApiResult<()> {
+        if !env.unlocks.is_empty() {
+            return self.send(db, env).await;
+        }
+        match self.pace(env.campaign_id) {
+            Timing::Now => self.send(db, env).await,
+            Timing::AlreadyScheduled => Ok(()),
+            Timing::At(at) => {
+                let (hub, db) = (Arc::clone(self), db.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    let campaign_id = env.campaign_id;
+                    hub.changed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(campaign_id, Pace::SentAt(tokio::time::Instant::now()));
+                    if let Err(e) = hub.send(&db, env).await {
+                        tracing::warn!(error = %e, campaign_id, "could not publish live events");
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Decides when a campaign's next "steps changed" goes out: now if none left within the
+    /// window, else once at the window's end (a change while one is scheduled is covered
+    /// by it: it is sent after that change was stored).
+    fn pace(&self, campaign_id: i32) -> Timing {
+        let now = tokio::time::Instant::now();
+        let mut changed = self.changed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match changed.get(&campaign_id).copied() {
+            Some(Pace::Scheduled) => Timing::AlreadyScheduled,
+            Some(Pace::SentAt(at)) if now < at + CHANGED_EVERY => {
+                changed.insert(campaign_id, Pace::Scheduled);
+                Timing::At(at + CHANGED_EVERY)
+            }
+            _ => {
+                changed.insert(campaign_id, Pace::SentAt(now));
+                Timing::Now
+            }
+        }
+    }
+
+    async fn send(&self, db: &DatabaseConnection, env: Envelope) -> ApiResult<()> {
         if !self.notify {
             self.deliver(env);
             return Ok(());
@@ -507,6 +577,48 @@ mod tests {
         }
         assert!(hub.subscribe(1, Some("0")).replay.is_none());
         assert_eq!(hub.subscribe(1, Some("5")).replay.map(|r| r.len()), Some(RING - 1));
+    }
+
+    #[tokio::test]
+    async fn steps_changed_goes_out_at_once_then_once_per_window_and_unlocks_always_at_once() {
+        let hub = Arc::new(EventHub::new(false));
+        let mut rx = hub.subscribe(1, None).rx;
+        let db = DatabaseConnection::default();
+        let bare = |campaign_id| Envelope {
+            campaign_id,
+            unlocks: Vec::new(),
+        };
+        let mut drain = || {
+            let mut got = Vec::new();
+            while let Ok(env) = rx.try_recv() {
+                got.push((env.campaign_id, env.unlocks.len()));
+            }
+            got
+        };
+        for _ in 0..20 {
+            hub.publish(&db, bare(1)).await.expect("in process");
+        }
+        hub.publish(&db, bare(2)).await.expect("in process");
+        let with_unlock = Envelope {
+            campaign_id: 1,
+            unlocks: vec![unlock("u1")],
+        };
+        hub.publish(&db, with_unlock).await.expect("in process");
+        assert_eq!(
+            drain(),
+            vec![(1, 0), (2, 0), (1, 1)],
+            "first of each campaign and the unlock"
+        );
+        tokio::time::sleep(CHANGED_EVERY + Duration::from_millis(100)).await;
+        assert_eq!(
+            drain(),
+            vec![(1, 0)],
+            "the 19 held back go out as one, after the window"
+        );
+        tokio::time::sleep(CHANGED_EVERY + Duration::from_millis(100)).await;
+        assert_eq!(drain(), vec![], "nothing changed since");
+        hub.publish(&db, bare(1)).await.expect("in process");
+        assert_eq!(drain(), vec![(1, 0)], "a quiet campaign's next change goes out at once");
     }
 
     #[test]
