@@ -5,8 +5,9 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet, QueryFilter, QuerySelect,
-    sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel,
+    Iterable, NotSet, QueryFilter, QuerySelect,
+    sea_query::{Alias, Condition, Expr, OnConflict, Query},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,7 +19,7 @@ use crate::{
         days::{DayRejection, DayWindow, StepCount, parse_local_day, werun_day},
     },
     error::{ApiError, ApiResult},
-    models::{campaigns, enrollments, participants, step_days},
+    models::{campaigns, cohorts, enrollments, participants, step_days},
     services::{
         me::{self, ProgressView},
         progress::{self, CampaignCtx, CohortDates, DayDelta, UnlockedStation},
@@ -309,7 +310,10 @@ async fn finish_upload(
     if outcome.changed {
         crate::services::events::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
     }
-    let progress = me::progress_view(&state.db, &state.boards, ctx, &outcome.enrollment).await?;
+    let progress = match &outcome.class {
+        Some(class) => me::progress_view_with(&state.db, &state.boards, ctx, &outcome.enrollment, Some(class)).await?,
+        None => me::progress_view(&state.db, &state.boards, ctx, &outcome.enrollment).await?,
+    };
     let newly_unlocked = outcome
         .newly
         .iter()
@@ -333,6 +337,9 @@ async fn finish_upload(
 /// What one ingestion stored.
 pub struct IngestOutcome {
     pub enrollment: enrollments::Model,
+    /// The participant's class as the transaction left it, when the transaction wrote it
+    /// (the answer's progress view then needs no read of its own).
+    pub class: Option<cohorts::Model>,
     pub accepted: Vec<AcceptedDay>,
     pub newly: Vec<(i32, NaiveDate)>,
     /// False when every day was already stored with at least these steps (a replay).
@@ -383,17 +390,33 @@ pub async fn ingest_in(
     source: &str,
     dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
-    let enrollment = admit(db, ctx, participant_id).await?;
-    store_admitted(db, ctx, enrollment, good, source, dates).await
+    let admitted = admit(db, ctx, participant_id, good).await?;
+    store_admitted(db, ctx, admitted, good, source, dates).await
 }
 
-/// The first step of an ingestion: locks the participant's enrollment and refuses one that
-/// is missing or suspended. Writes nothing, so a refusal leaves the transaction as it was.
+/// An enrollment [`admit`] has locked and let through, with what is stored of the days
+/// being uploaded.
+pub struct Admitted {
+    enrollment: enrollments::Model,
+    stored: Vec<StoredDay>,
+}
+
+/// A stored day as the merge needs it: day, steps, counted, flagged, voided.
+type StoredDay = (NaiveDate, i64, i64, bool, bool);
+
+/// The first step of an ingestion: locks the participant's enrollment, reads the stored
+/// rows of the days in `good`, and refuses an enrollment that is
+/// missing or suspended. Writes nothing, so a refusal leaves the transaction as it was.
 ///
 /// # Errors
 /// 403 `not_enrolled` / `participant_suspended`; on database failure.
-pub async fn admit(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id: i32) -> ApiResult<enrollments::Model> {
-    let enrollment = progress::lock_enrollment(db, ctx.campaign.id, participant_id)
+pub async fn admit(
+    db: &impl ConnectionTrait,
+    ctx: &CampaignCtx,
+    participant_id: i32,
+    good: &BTreeMap<NaiveDate, i64>,
+) -> ApiResult<Admitted> {
+    let (enrollment, stored) = lock_with_days(db, ctx.campaign.id, participant_id, good.keys().copied())
         .await?
         .ok_or_else(|| ApiError::forbidden("not_enrolled", "Join the campaign before uploading steps."))?;
     if enrollment.status == enrollments::SUSPENDED {
@@ -403,7 +426,89 @@ pub async fn admit(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id:
             format!("Your participation is suspended: {reason}"),
         ));
     }
-    Ok(enrollment)
+    Ok(Admitted { enrollment, stored })
+}
+
+/// The enrollment of a participant in a campaign, locked so that uploads of one participant
+/// serialise, and its stored rows among `days`.
+///
+/// On SQLite `BEGIN IMMEDIATE` has already serialised every writer, and one statement reads
+/// both (the day rows through the `(participant_id, campaign_id, day)` unique index). On
+/// PostgreSQL the days need a statement of their own after the row lock: a locking read that
+/// waited for another upload sees the locked row as that upload committed it, but every
+/// other row of the statement as of the statement's start (READ COMMITTED), so a joined read
+/// of the days would miss what the other upload stored and count it twice.
+async fn lock_with_days(
+    db: &impl ConnectionTrait,
+    campaign_id: i32,
+    participant_id: i32,
+    days: impl IntoIterator<Item = NaiveDate>,
+) -> ApiResult<Option<(enrollments::Model, Vec<StoredDay>)>> {
+    // In scope here only: it gives every type a `max`.
+    use sea_orm::sea_query::ExprTrait as _;
+
+    const DAY: [(&str, step_days::Column); 5] = [
+        ("stored_day", step_days::Column::Day),
+        ("stored_steps", step_days::Column::Steps),
+        ("stored_counted", step_days::Column::Counted),
+        ("stored_flagged", step_days::Column::Flagged),
+        ("stored_voided", step_days::Column::Voided),
+    ];
+    let days = Expr::col((step_days::Entity, step_days::Column::Day)).is_in(days);
+    if db.get_database_backend() == DbBackend::Postgres {
+        let Some(enrollment) = progress::lock_enrollment(db, campaign_id, participant_id).await? else {
+            return Ok(None);
+        };
+        let stored = step_days::Entity::find()
+            .select_only()
+            .columns(DAY.map(|(_, column)| column))
+            .filter(step_days::Column::CampaignId.eq(campaign_id))
+            .filter(step_days::Column::ParticipantId.eq(participant_id))
+            .filter(days)
+            .into_tuple()
+            .all(db)
+            .await?;
+        return Ok(Some((enrollment, stored)));
+    }
+    let mut q = Query::select();
+    q.columns(enrollments::Column::iter().map(|c| (enrollments::Entity, c)));
+    for (alias, column) in DAY {
+        q.expr_as(Expr::col((step_days::Entity, column)), Alias::new(alias));
+    }
+    q.from(enrollments::Entity)
+        .left_join(
+            step_days::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((step_days::Entity, step_days::Column::ParticipantId))
+                        .equals((enrollments::Entity, enrollments::Column::ParticipantId)),
+                )
+                .add(
+                    Expr::col((step_days::Entity, step_days::Column::CampaignId))
+                        .equals((enrollments::Entity, enrollments::Column::CampaignId)),
+                )
+                .add(days),
+        )
+        .and_where(Expr::col((enrollments::Entity, enrollments::Column::CampaignId)).eq(campaign_id))
+        .and_where(Expr::col((enrollments::Entity, enrollments::Column::ParticipantId)).eq(participant_id));
+    let rows = db.query_all(&q).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let enrollment = enrollments::Model::from_query_result(first, "")?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(day) = row.try_get::<Option<NaiveDate>>("", DAY[0].0)? {
+            stored.push((
+                day,
+                row.try_get("", DAY[1].0)?,
+                row.try_get("", DAY[2].0)?,
+                row.try_get("", DAY[3].0)?,
+                row.try_get("", DAY[4].0)?,
+            ));
+        }
+    }
+    Ok(Some((enrollment, stored)))
 }
 
 /// The rest of an ingestion, for an enrollment [`admit`] has locked and let through: the
@@ -415,30 +520,13 @@ pub async fn admit(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id:
 pub async fn store_admitted(
     db: &impl ConnectionTrait,
     ctx: &CampaignCtx,
-    enrollment: enrollments::Model,
+    admitted: Admitted,
     good: &BTreeMap<NaiveDate, i64>,
     source: &str,
     dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
+    let Admitted { enrollment, stored } = admitted;
     let participant_id = enrollment.participant_id;
-    // Only the days being uploaded, and only what the merge needs of them: the totals move
-    // by deltas, and the whole series is read only when a station may have been crossed
-    // (see `apply_deltas`).
-    let stored: Vec<(NaiveDate, i64, i64, bool, bool)> = step_days::Entity::find()
-        .select_only()
-        .columns([
-            step_days::Column::Day,
-            step_days::Column::Steps,
-            step_days::Column::Counted,
-            step_days::Column::Flagged,
-            step_days::Column::Voided,
-        ])
-        .filter(step_days::Column::CampaignId.eq(ctx.campaign.id))
-        .filter(step_days::Column::ParticipantId.eq(participant_id))
-        .filter(step_days::Column::Day.is_in(good.keys().copied()))
-        .into_tuple()
-        .all(db)
-        .await?;
     let cap = i64::from(ctx.campaign.daily_step_cap);
     let flag_over = i64::from(ctx.campaign.flag_steps_over);
     let now = Utc::now();
@@ -513,16 +601,18 @@ pub async fn store_admitted(
     if deltas.is_empty() {
         return Ok(IngestOutcome {
             enrollment,
+            class: None,
             accepted,
             newly: Vec::new(),
             changed: false,
         });
     }
-    let (enrollment, newly) = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates).await?;
+    let applied = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates).await?;
     Ok(IngestOutcome {
-        enrollment,
+        enrollment: applied.enrollment,
+        class: applied.class,
         accepted,
-        newly,
+        newly: applied.newly,
         changed: true,
     })
 }

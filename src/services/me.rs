@@ -90,11 +90,26 @@ pub async fn progress_view(
     ctx: &CampaignCtx,
     e: &enrollments::Model,
 ) -> ApiResult<ProgressView> {
-    let own = ctx.position_view(e.metres, e.stations_reached, e.finished_on);
     let cohort = match e.cohort_id {
         Some(id) => cohorts::Entity::find_by_id(id).one(db).await?,
         None => None,
     };
+    progress_view_with(db, boards, ctx, e, cohort.as_ref()).await
+}
+
+/// [`progress_view`] with the enrollment's cohort already in hand (an upload's transaction
+/// has just written it), so only the board is consulted.
+///
+/// # Errors
+/// On database failure (refreshing the board).
+pub async fn progress_view_with(
+    db: &impl ConnectionTrait,
+    boards: &BoardCache,
+    ctx: &CampaignCtx,
+    e: &enrollments::Model,
+    cohort: Option<&cohorts::Model>,
+) -> ApiResult<ProgressView> {
+    let own = ctx.position_view(e.metres, e.stations_reached, e.finished_on);
     let cohort_view = cohort.map(|c| CohortProgress {
         id: c.id,
         name: c.name.clone(),

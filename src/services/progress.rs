@@ -577,6 +577,17 @@ pub struct DayDelta {
     pub active: i32,
 }
 
+/// What [`apply_deltas`] leaves behind.
+pub struct Applied {
+    /// The enrollment with its new totals.
+    pub enrollment: enrollments::Model,
+    /// The participant's own cohort (their class) as this transaction leaves it; `None`
+    /// without one.
+    pub class: Option<cohorts::Model>,
+    /// Newly unlocked stations of the subject of record: `(seq, reached_on)`.
+    pub newly: Vec<(i32, NaiveDate)>,
+}
+
 /// Applies per-day deltas of one participant to their running totals, cohorts (every
 /// level), per-day series and unlocks. The deltas are already stored in `step_days`; the
 /// participant's whole series is read only when their own stations may have changed (a
@@ -594,7 +605,7 @@ pub async fn apply_deltas(
     deltas: &[DayDelta],
     now: DateTime<Utc>,
     dates: CohortDates,
-) -> ApiResult<(enrollments::Model, Vec<(i32, NaiveDate)>)> {
+) -> ApiResult<Applied> {
     let d_counted: i64 = deltas.iter().map(|d| d.counted).sum();
     let d_steps: i64 = deltas.iter().map(|d| d.steps).sum();
     let d_active: i32 = deltas.iter().map(|d| d.active).sum();
@@ -651,6 +662,7 @@ pub async fn apply_deltas(
         None => chain_of(db, enrollment.cohort_id).await?.iter().map(|c| c.id).collect(),
     };
     let mut cohort_inserted = Vec::new();
+    let mut class = None;
     if !chain.is_empty() {
         let stale_mark = match dates {
             CohortDates::Deferred if ctx.cohort_mode() => stale_mark(deltas),
@@ -693,9 +705,10 @@ pub async fn apply_deltas(
                 .iter()
                 .find(|c| c.id == *cohort_id)
                 .ok_or_else(|| anyhow::anyhow!("cohort {cohort_id} vanished"))?;
-            let (_, inserted) = refresh_cohort(db, ctx, fresh, deltas, false, deferred, now).await?;
+            let (updated, inserted) = refresh_cohort(db, ctx, fresh, deltas, false, deferred, now).await?;
             if level == 0 {
                 cohort_inserted = inserted;
+                class = Some(updated);
             }
         }
     }
@@ -705,7 +718,11 @@ pub async fn apply_deltas(
     } else {
         own_inserted
     };
-    Ok((enrollment, newly))
+    Ok(Applied {
+        enrollment,
+        class,
+        newly,
+    })
 }
 
 /// `reached_dates_stale` after changes `deltas`, as SQL for the cohort's own UPDATE: set when

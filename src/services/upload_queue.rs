@@ -162,8 +162,8 @@ async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResul
         }
         let u = &job.upload;
         // A refusal has written nothing (see `ingest::admit`); anything else may have.
-        let stored = match ingest::admit(&txn, &u.ctx, u.participant_id).await {
-            Ok(enrollment) => ingest::store_admitted(&txn, &u.ctx, enrollment, &u.good, &u.source, u.dates).await,
+        let stored = match ingest::admit(&txn, &u.ctx, u.participant_id, &u.good).await {
+            Ok(admitted) => ingest::store_admitted(&txn, &u.ctx, admitted, &u.good, &u.source, u.dates).await,
             Err(refusal) if refusal.is_refusal() => {
                 outcomes.push(Err(refusal));
                 continue;
