@@ -166,12 +166,6 @@ impl Bench {
             // first, as a long-running server's checkpoints would have, so that the first
             // scenario does not pay for them.
             state.db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
-        } else {
-            // Statistics for the freshly loaded tables, as autovacuum would gather on a
-            // server that has it on (this machine's PostgreSQL has it off). Without them the
-            // planner guessed, and reading the 100,000-row board took 0.5 s or 9 s from run
-            // to run.
-            state.db.execute_unprepared("ANALYZE").await?;
         }
         Ok(Self {
             base,
