@@ -36,6 +36,24 @@ async fn batches(app: &TestApp) -> (f64, f64) {
     (value("upload_batch_size_sum "), value("upload_batch_size_count "))
 }
 
+/// True (and says so) on PostgreSQL, which has no queue: one transaction per upload.
+fn skipped_on_postgres(app: &TestApp) -> bool {
+    let skip = app.database.is_postgres();
+    if skip {
+        eprintln!("skipped: on PostgreSQL each upload has its own transaction");
+    }
+    skip
+}
+
+/// `n` members of DEMO01's class, logged in as `{prefix}{i}`; their tokens.
+async fn class_members(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
+    let mut members = Vec::with_capacity(n);
+    for i in 0..n {
+        members.push(member(app, &format!("{prefix}{i}"), "DEMO01").await);
+    }
+    members
+}
+
 async fn suspend(app: &TestApp, openid: &str) {
     app.db
         .execute_unprepared(&format!(
@@ -49,8 +67,7 @@ async fn suspend(app: &TestApp, openid: &str) {
 #[tokio::test]
 async fn uploads_waiting_for_the_lock_share_a_transaction_and_each_keeps_its_own_answer() {
     let app = spawn_app().await;
-    if app.database.is_postgres() {
-        eprintln!("skipped: on PostgreSQL each upload has its own transaction");
+    if skipped_on_postgres(&app) {
         return;
     }
     let mut members = Vec::new();
@@ -105,14 +122,10 @@ async fn uploads_waiting_for_the_lock_share_a_transaction_and_each_keeps_its_own
 #[tokio::test]
 async fn an_upload_that_fails_rolls_its_batch_back_and_the_others_are_stored_alone() {
     let app = spawn_app().await;
-    if app.database.is_postgres() {
-        eprintln!("skipped: on PostgreSQL each upload has its own transaction");
+    if skipped_on_postgres(&app) {
         return;
     }
-    let mut members = Vec::new();
-    for i in 0..6 {
-        members.push(member(&app, &format!("o_fail_{i}"), "DEMO01").await);
-    }
+    let members = class_members(&app, "o_fail_", 6).await;
     // A fault only one upload meets, after it has written its step days.
     app.db
         .execute_unprepared(
@@ -171,14 +184,10 @@ async fn an_upload_that_fails_rolls_its_batch_back_and_the_others_are_stored_alo
 #[tokio::test]
 async fn uploads_that_cannot_get_the_lock_all_answer_busy_within_one_wait_each_batch() {
     let app = spawn_app_with(|s| s.database.sqlite_busy_timeout_ms = 300).await;
-    if app.database.is_postgres() {
-        eprintln!("skipped: on PostgreSQL each upload has its own transaction");
+    if skipped_on_postgres(&app) {
         return;
     }
-    let mut members = Vec::new();
-    for i in 0..6 {
-        members.push(member(&app, &format!("o_busy_{i}"), "DEMO01").await);
-    }
+    let members = class_members(&app, "o_busy_", 6).await;
     let (other, holder) = hold_upload_locks(&app).await;
     let started = Instant::now();
     let answers = join_all(members.iter().map(|t| async {
