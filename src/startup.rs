@@ -74,6 +74,7 @@ impl Application {
             settings: Arc::new(settings),
             metrics,
             limits,
+            session_keys: Arc::new(crate::services::session_keys::SessionKeys::new()),
         };
         let server = run(listener, state.clone())?;
         Ok(Self { port, server, state })

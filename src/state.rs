@@ -8,7 +8,10 @@ use crate::{
     auth::{jwt::JwtKeys, wechat::WechatClient},
     metrics::Metrics,
     ratelimit::RateLimits,
-    services::{board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub, upload_queue::UploadQueue},
+    services::{
+        board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub, session_keys::SessionKeys,
+        upload_queue::UploadQueue,
+    },
     settings::Settings,
 };
 
@@ -30,4 +33,6 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// Where uploads are stored (see `services::upload_queue`).
     pub uploads: UploadQueue,
+    /// WeChat session keys held for WeRun uploads (see `services::session_keys`).
+    pub session_keys: Arc<SessionKeys>,
 }

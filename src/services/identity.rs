@@ -229,6 +229,7 @@ pub async fn login_wechat(state: &AppState, code: &str) -> ApiResult<LoginAnswer
     }
     let session = state.wechat.code2session(code).await?;
     let (p, new) = upsert_participant(&state.db, &session.openid, session.unionid, Some(&session.session_key)).await?;
+    state.session_keys.put(p.id, session.session_key.expose_secret());
     tracing::info!(participant = p.id, openid = %redact_openid(&p.openid), new, "wechat login");
     login_answer(state, p, new)
 }

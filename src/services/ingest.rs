@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, sync::Arc};
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel,
-    Iterable, NotSet, QueryFilter, QuerySelect,
-    sea_query::{Alias, Condition, Expr, OnConflict, Query},
+    Iterable, NotSet, QueryFilter, QuerySelect, QueryTrait,
+    sea_query::{Alias, Condition, Expr, InsertStatement, OnConflict, Query},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +19,7 @@ use crate::{
         days::{DayRejection, DayWindow, StepCount, parse_local_day, werun_day},
     },
     error::{ApiError, ApiResult},
-    models::{campaigns, cohorts, enrollments, participants, step_days},
+    models::{campaigns, cohorts, enrollments, step_days},
     services::{
         me::{self, ProgressView},
         progress::{self, CampaignCtx, CohortDates, DayDelta, UnlockedStation},
@@ -208,26 +208,23 @@ pub async fn upload_werun(
 ) -> ApiResult<UploadAnswer> {
     let ctx = state.campaigns.public(&state.db, slug).await?;
     check_campaign(&ctx, SOURCE_WERUN)?;
-    let participant = participants::Entity::find_by_id(participant_id)
-        .one(&state.db)
+    let now = Utc::now().timestamp();
+    let wechat = &state.settings.wechat;
+    let (good, rejected) = state
+        .session_keys
+        .judge(&state.db, participant_id, |key| {
+            judge_werun(
+                key,
+                &upload,
+                &wechat.appid,
+                now,
+                wechat.werun_max_age_secs,
+                ctx.tz,
+                &ctx.window,
+            )
+        })
         .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "The token's participant no longer exists."))?;
-    let Some(session_key) = participant.session_key else {
-        return Err(ApiError::unprocessable(
-            "werun_undecryptable",
-            "No WeChat session is on record for you; log in with WeChat again, then retry.",
-        ));
-    };
-    let (good, rejected) = judge_werun(
-        &session_key,
-        &upload,
-        &state.settings.wechat.appid,
-        Utc::now().timestamp(),
-        state.settings.wechat.werun_max_age_secs,
-        ctx.tz,
-        &ctx.window,
-    )
-    .map_err(|e| ApiError::unprocessable(e.code(), format!("{}.", capitalise(&e.to_string()))))?;
+        .map_err(|e| ApiError::unprocessable(e.code(), format!("{}.", capitalise(&e.to_string()))))?;
     finish_upload(state, &ctx, participant_id, good, rejected, SOURCE_WERUN).await
 }
 
@@ -532,7 +529,7 @@ pub async fn store_admitted(
     let now = Utc::now();
     let mut deltas = Vec::new();
     // New days and grown days go in with one upsert (a first WeRun sync brings a month); a
-    // stored day keeps its id, creation time and void state (see `store_days`).
+    // stored day keeps its id, creation time and void state (see `days_upsert`).
     let mut writes = Vec::new();
     let mut accepted = Vec::with_capacity(good.len());
     for (&day, &steps) in good {
@@ -597,8 +594,8 @@ pub async fn store_admitted(
             }),
         }
     }
-    store_days(db, writes).await?;
-    if deltas.is_empty() {
+    // New and grown days are exactly the days with a delta.
+    let Some(days) = days_upsert(writes) else {
         return Ok(IngestOutcome {
             enrollment,
             class: None,
@@ -606,8 +603,8 @@ pub async fn store_admitted(
             newly: Vec::new(),
             changed: false,
         });
-    }
-    let applied = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates).await?;
+    };
+    let applied = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates, Some(days)).await?;
     Ok(IngestOutcome {
         enrollment: applied.enrollment,
         class: applied.class,
@@ -617,38 +614,38 @@ pub async fn store_admitted(
     })
 }
 
-/// Writes new and grown days in one statement. Rows already stored keep their id, creation
-/// time and void state (only steps, counted, flag, source and update time are written); the
-/// caller has read them under the enrollment's lock, so each row here is exactly the day's
-/// new value.
-async fn store_days(db: &impl ConnectionTrait, rows: Vec<step_days::Model>) -> ApiResult<()> {
+/// Writes new and grown days in one statement (none when there are none). Rows already
+/// stored keep their id, creation time and void state (only steps, counted, flag, source and
+/// update time are written); the caller has read them under the enrollment's lock, so each
+/// row here is exactly the day's new value.
+fn days_upsert(rows: Vec<step_days::Model>) -> Option<InsertStatement> {
     if rows.is_empty() {
-        return Ok(());
+        return None;
     }
     let rows = rows.into_iter().map(|r| {
         let mut row = r.into_active_model();
         row.id = NotSet;
         row
     });
-    step_days::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([
-                step_days::Column::ParticipantId,
-                step_days::Column::CampaignId,
-                step_days::Column::Day,
-            ])
-            .update_columns([
-                step_days::Column::Steps,
-                step_days::Column::Counted,
-                step_days::Column::Flagged,
-                step_days::Column::Source,
-                step_days::Column::UpdatedAt,
-            ])
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    Some(
+        step_days::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    step_days::Column::ParticipantId,
+                    step_days::Column::CampaignId,
+                    step_days::Column::Day,
+                ])
+                .update_columns([
+                    step_days::Column::Steps,
+                    step_days::Column::Counted,
+                    step_days::Column::Flagged,
+                    step_days::Column::Source,
+                    step_days::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .into_query(),
+    )
 }
 
 #[cfg(test)]

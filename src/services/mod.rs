@@ -21,6 +21,7 @@ pub mod progress;
 pub mod review;
 pub mod routes;
 pub mod seed;
+pub mod session_keys;
 pub mod simulate;
 pub mod stats;
 pub mod upload_queue;

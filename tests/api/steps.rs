@@ -1,7 +1,7 @@
 //! Step ingestion, the progress engine and participant views.
 
 use chrono::{Duration, Utc};
-use longmarch::models::{campaigns, cohort_days, cohorts, enrollments, step_days, unlocks};
+use longmarch::models::{campaigns, cohort_days, cohorts, enrollments, participants, step_days, unlocks};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
 
@@ -373,6 +373,11 @@ async fn closed_campaigns_and_suspended_participants_take_no_uploads() {
 }
 
 pub fn werun_payload(entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> Value {
+    werun_payload_with(&wechat_mock::SESSION_KEY, entries, appid, watermark_ts)
+}
+
+/// [`werun_payload`] encrypted with `key`.
+pub fn werun_payload_with(key: &[u8; 16], entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> Value {
     let plain = json!({
         "stepInfoList": entries.iter().map(|(ts, step)| json!({"timestamp": ts, "step": step})).collect::<Vec<_>>(),
         "watermark": {"appid": appid, "timestamp": watermark_ts}
@@ -380,7 +385,7 @@ pub fn werun_payload(entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> 
     let iv = *b"0123456789abcdef";
     use base64::Engine as _;
     json!({
-        "encrypted_data": longmarch::auth::werun::encrypt(&wechat_mock::SESSION_KEY, &iv, plain.to_string().as_bytes()),
+        "encrypted_data": longmarch::auth::werun::encrypt(key, &iv, plain.to_string().as_bytes()),
         "iv": base64::engine::general_purpose::STANDARD.encode(iv),
     })
 }
@@ -479,6 +484,43 @@ async fn werun_uploads_decrypt_with_the_stored_session_key() {
         "iv": base64::engine::general_purpose::STANDARD.encode(iv),
     });
     assert_problem(app.post_auth(&path, &token, &other).await, 422, "werun_not_step_data").await;
+}
+
+#[tokio::test]
+async fn a_session_key_changed_by_a_login_elsewhere_is_read_again() {
+    use base64::Engine as _;
+    let app = spawn_with_wechat().await;
+    let token = wechat_member(&app, "o_relogin", "DEMO02").await;
+    let path = format!("/api/v1/campaigns/{DEMO}/steps/werun");
+    let now = Utc::now().timestamp();
+    let upload = async |key: &[u8; 16], steps: i64| {
+        let body = werun_payload_with(key, &[(midnight(0), steps)], wechat_mock::APPID, now);
+        app.post_auth(&path, &token, &body).await
+    };
+    assert_eq!(
+        json(upload(&wechat_mock::SESSION_KEY, 1_000).await).await["accepted"][0]["steps"],
+        1_000
+    );
+    // Another instance serves the next login: WeChat's new key is stored behind this one's back.
+    let fresh = *b"another-key-16b!";
+    let p = participants::Entity::find()
+        .filter(participants::Column::Openid.eq("o_relogin"))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("participant");
+    let mut active = p.into_active_model();
+    active.session_key = Set(Some(base64::engine::general_purpose::STANDARD.encode(fresh)));
+    active.update(&app.db).await.expect("new key");
+    let body = json(upload(&fresh, 2_000).await).await;
+    assert_eq!(body["accepted"][0]["stored_steps"], 2_000, "{body}");
+    // The old key is no longer the participant's: its payloads are refused, and nothing is stored.
+    let resp = upload(&wechat_mock::SESSION_KEY, 3_000).await;
+    assert_eq!(resp.status(), 422);
+    let code = json(resp).await["code"].clone();
+    assert!(code == "werun_undecryptable" || code == "werun_not_step_data", "{code}");
+    let body = json(upload(&fresh, 2_500).await).await;
+    assert_eq!(body["accepted"][0]["stored_steps"], 2_500, "{body}");
 }
 
 #[tokio::test]
