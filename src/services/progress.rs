@@ -595,11 +595,12 @@ pub struct Applied {
 /// level), per-day series and unlocks. `days` is the write that stores the step days behind
 /// the deltas, when the caller has not run it yet (it goes first); the participant's whole
 /// series is read only when their own stations may have changed (a station crossed, or a
-/// day before the latest one changed). Returns the newly unlocked stations of the
+/// day before the latest one changed) and some day was recorded before. Returns the newly unlocked stations of the
 /// participant's subject of record (themselves, or their class in cohort modes). `dates`
 /// says whether moved cohort unlock dates are stored now or by the background refresh.
 ///
-/// On PostgreSQL, when the participant's series need not be read, every write up to the
+/// On PostgreSQL, when the participant's series need not be read and no unlock of their own
+/// is stored, every write up to the
 /// cohorts' unlocks goes to the server as one statement ([`write_together`]): a daily sync
 /// is then five round trips instead of ten, and it is the round trips (their system calls
 /// on both sides, and each statement's fixed cost in the server) that bound uploads there.
@@ -638,6 +639,13 @@ pub async fn apply_deltas(
     let stored = usize::try_from(enrollment.stations_reached).unwrap_or(0);
     // A participant's first day reaches the start: with nothing stored yet, look.
     let read_series = may_shift(deltas, enrollment.last_reached_on) || reached_now != stored || stored == 0;
+    // With the start at 0 m, no station reached means no day recorded: the series is then
+    // exactly the days of these deltas (a first upload, or a simulated participant's month).
+    let reached = (read_series && stored == 0 && ctx.marks.first().is_some_and(|m| m.metres <= 0)).then(|| {
+        let days: Vec<(NaiveDate, i64)> = deltas.iter().map(|d| (d.day, d.counted)).collect();
+        reached_on(&ctx.marks, &days, |c| ctx.participant_metres(c))
+    });
+    let own_unlocks = ctx.stores_own_unlocks(enrollment.cohort_id);
 
     // Cohorts: the class and every level above it gain the same increments, so one UPDATE
     // serves the whole chain, and concurrent uploads of other members never lose each
@@ -682,8 +690,12 @@ pub async fn apply_deltas(
     let campaign_days = campaign_days_upsert(ctx.campaign.id, deltas);
 
     let mut own_inserted = Vec::new();
-    let fused = db.get_database_backend() == DbBackend::Postgres && !read_series;
+    let fused =
+        db.get_database_backend() == DbBackend::Postgres && (!read_series || (reached.is_some() && !own_unlocks));
     let (enrollment, rows, campaign_days) = if fused {
+        if let Some(reached) = &reached {
+            set_reached(&mut active, ctx, reached);
+        }
         let participant = enrollments::Entity::update_many()
             .set(active.clone())
             .filter(enrollments::Column::Id.eq(enrollment.id))
@@ -696,9 +708,14 @@ pub async fn apply_deltas(
             db.execute(&days).await?;
         }
         if read_series {
-            let days = participant_series(db, ctx.campaign.id, enrollment.participant_id).await?;
-            let reached = reached_on(&ctx.marks, &days, |c| ctx.participant_metres(c));
-            if ctx.stores_own_unlocks(enrollment.cohort_id) {
+            let reached = match reached {
+                Some(reached) => reached,
+                None => {
+                    let days = participant_series(db, ctx.campaign.id, enrollment.participant_id).await?;
+                    reached_on(&ctx.marks, &days, |c| ctx.participant_metres(c))
+                }
+            };
+            if own_unlocks {
                 own_inserted = sync_unlocks(
                     db,
                     ctx.campaign.id,
@@ -709,10 +726,7 @@ pub async fn apply_deltas(
                 )
                 .await?;
             }
-            let (count, last, finished) = reached_summary(ctx, &reached);
-            active.stations_reached = Set(count);
-            active.last_reached_on = Set(last);
-            active.finished_on = Set(finished);
+            set_reached(&mut active, ctx, &reached);
         }
         let enrollment = active.update(db).await?;
         let rows = match &cohorts_update {
@@ -819,6 +833,14 @@ fn models_of<M: FromQueryResult>(rows: Vec<QueryResult>) -> ApiResult<Vec<M>> {
         .iter()
         .map(|row| M::from_query_result(row, ""))
         .collect::<Result<_, _>>()?)
+}
+
+/// A participant's station count, latest and finishing dates from their reached stations.
+fn set_reached(active: &mut enrollments::ActiveModel, ctx: &CampaignCtx, reached: &[(i32, NaiveDate)]) {
+    let (count, last, finished) = reached_summary(ctx, reached);
+    active.stations_reached = Set(count);
+    active.last_reached_on = Set(last);
+    active.finished_on = Set(finished);
 }
 
 /// `reached_dates_stale` after changes `deltas`, as SQL for the cohort's own UPDATE: set when
