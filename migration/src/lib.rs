@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_schema;
 mod m20261125_000001_board_delta_index;
 mod m20261125_000002_cohort_dates;
+mod m20261125_000003_board_order_index;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_schema::Migration),
             Box::new(m20261125_000001_board_delta_index::Migration),
             Box::new(m20261125_000002_cohort_dates::Migration),
+            Box::new(m20261125_000003_board_order_index::Migration),
         ]
     }
 }

@@ -403,8 +403,12 @@ impl Scope {
     pub async fn after(&self, db: &impl ConnectionTrait, key: Option<&RowKey>, n: u64) -> ApiResult<Vec<BoardRow>> {
         match key {
             Some(k) => self.beside(db, k, n, false).await,
+            // Scores are never negative; saying so makes the first page a range of
+            // `ix_enrollments_board` like the others, which PostgreSQL walks in board order
+            // and stops at `n` even when it has no statistics (without a condition on the
+            // score it may sort the whole board for one page).
             None => Ok(self
-                .ordered(self.rows(), false)
+                .ordered(self.rows().filter(Expr::expr(self.score()).gte(0)), false)
                 .limit(n)
                 .into_model::<BoardRow>()
                 .all(db)
