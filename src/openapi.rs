@@ -1,9 +1,11 @@
 //! The OpenAPI specification, assembled from the handlers' `#[utoipa::path]` annotations.
 
+use std::collections::btree_map::Entry;
+
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        ContentBuilder, ResponseBuilder,
+        ContentBuilder, RefOr, ResponseBuilder,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -182,7 +184,9 @@ impl Modify for ApiScope {
     }
 }
 
-/// Every request is timed (`crate::timeouts`), so every operation may answer 408.
+/// Every request is timed (`crate::timeouts`), so every operation may answer 408; and every
+/// operation under [`API_SCOPE`] uses the database, so it may answer 503 when the database
+/// is busy or unreachable.
 struct RequestTimeout;
 
 impl Modify for RequestTimeout {
@@ -195,7 +199,16 @@ impl Modify for RequestTimeout {
             )
             .content("application/problem+json", ContentBuilder::new().build())
             .build();
-        for item in openapi.paths.paths.values_mut() {
+        let unavailable = ResponseBuilder::new()
+            .description(
+                "busy or database_unavailable: no database connection within \
+                 `database.acquire_timeout_ms`, a lock held past its timeout, or the database \
+                 is down; nothing was stored; retry after `Retry-After`",
+            )
+            .content("application/problem+json", ContentBuilder::new().build())
+            .build();
+        for (path, item) in &mut openapi.paths.paths {
+            let api = !ROOT_PATHS.contains(&path.as_str());
             for op in [
                 &mut item.get,
                 &mut item.put,
@@ -210,6 +223,19 @@ impl Modify for RequestTimeout {
                     .responses
                     .entry("408".to_owned())
                     .or_insert_with(|| timeout.clone().into());
+                if api {
+                    match op.responses.responses.entry("503".to_owned()) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(unavailable.clone().into());
+                        }
+                        // An operation's own 503 (WeChat unreachable) gains the database's.
+                        Entry::Occupied(mut own) => {
+                            if let RefOr::T(own) = own.get_mut() {
+                                own.description = format!("{}; or {}", own.description, unavailable.description);
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -543,7 +543,7 @@ async fn a_successful_organiser_login_resets_the_failure_count() {
 }
 
 #[tokio::test]
-async fn the_spec_documents_429_on_limited_endpoints_and_408_everywhere() {
+async fn the_spec_documents_429_on_limited_endpoints_408_everywhere_and_503_on_the_api() {
     let app = spawn_app_with(|_| {}).await;
     let spec = json(app.get("/api-docs/openapi.json").await).await;
     for (path, codes) in [
@@ -566,6 +566,10 @@ async fn the_spec_documents_429_on_limited_endpoints_and_408_everywhere() {
             operations += 1;
             let doc = op["responses"]["408"]["description"].as_str().unwrap_or_default();
             assert!(doc.contains("request_timeout"), "{method} {path} documents 408");
+            if path.starts_with("/api/v1/") {
+                let doc = op["responses"]["503"]["description"].as_str().unwrap_or_default();
+                assert!(doc.contains("busy"), "{method} {path} documents 503");
+            }
         }
     }
     assert!(operations > 40, "{operations}");
