@@ -146,7 +146,7 @@ use crate::{routes, services};
         services::events::UnlockEvent,
         services::events::LeaderboardEvent,
     )),
-    modifiers(&BearerAuth, &RequestTimeout, &ApiScope),
+    modifiers(&BearerAuth, &CommonResponses, &ApiScope),
     tags(
         (name = "ops", description = "Liveness, readiness, metrics"),
         (name = "campaigns", description = "Public campaign information"),
@@ -187,9 +187,9 @@ impl Modify for ApiScope {
 /// Every request is timed (`crate::timeouts`), so every operation may answer 408; and every
 /// operation under [`API_SCOPE`] uses the database, so it may answer 503 when the database
 /// is busy or unreachable.
-struct RequestTimeout;
+struct CommonResponses;
 
-impl Modify for RequestTimeout {
+impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let timeout = ResponseBuilder::new()
             .description(

@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, sync::Arc};
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel,
-    Iterable, NotSet, QueryFilter, QuerySelect, QueryTrait,
-    sea_query::{Alias, Condition, Expr, InsertStatement, OnConflict, Query},
+    Iterable, NotSet, QueryFilter, QuerySelect,
+    sea_query::{Alias, Condition, Expr, OnConflict, Query},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -529,7 +529,7 @@ pub async fn store_admitted(
     let now = Utc::now();
     let mut deltas = Vec::new();
     // New days and grown days go in with one upsert (a first WeRun sync brings a month); a
-    // stored day keeps its id, creation time and void state (see `days_upsert`).
+    // stored day keeps its id, creation time and void state (see `store_days`).
     let mut writes = Vec::new();
     let mut accepted = Vec::with_capacity(good.len());
     for (&day, &steps) in good {
@@ -594,8 +594,8 @@ pub async fn store_admitted(
             }),
         }
     }
-    // New and grown days are exactly the days with a delta.
-    let Some(days) = days_upsert(writes) else {
+    store_days(db, writes).await?;
+    if deltas.is_empty() {
         return Ok(IngestOutcome {
             enrollment,
             class: None,
@@ -603,8 +603,8 @@ pub async fn store_admitted(
             newly: Vec::new(),
             changed: false,
         });
-    };
-    let applied = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates, Some(days)).await?;
+    }
+    let applied = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates).await?;
     Ok(IngestOutcome {
         enrollment: applied.enrollment,
         class: applied.class,
@@ -614,38 +614,38 @@ pub async fn store_admitted(
     })
 }
 
-/// Writes new and grown days in one statement (none when there are none). Rows already
-/// stored keep their id, creation time and void state (only steps, counted, flag, source and
-/// update time are written); the caller has read them under the enrollment's lock, so each
-/// row here is exactly the day's new value.
-fn days_upsert(rows: Vec<step_days::Model>) -> Option<InsertStatement> {
+/// Writes new and grown days in one statement. Rows already stored keep their id, creation
+/// time and void state (only steps, counted, flag, source and update time are written); the
+/// caller has read them under the enrollment's lock, so each row here is exactly the day's
+/// new value.
+async fn store_days(db: &impl ConnectionTrait, rows: Vec<step_days::Model>) -> ApiResult<()> {
     if rows.is_empty() {
-        return None;
+        return Ok(());
     }
     let rows = rows.into_iter().map(|r| {
         let mut row = r.into_active_model();
         row.id = NotSet;
         row
     });
-    Some(
-        step_days::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([
-                    step_days::Column::ParticipantId,
-                    step_days::Column::CampaignId,
-                    step_days::Column::Day,
-                ])
-                .update_columns([
-                    step_days::Column::Steps,
-                    step_days::Column::Counted,
-                    step_days::Column::Flagged,
-                    step_days::Column::Source,
-                    step_days::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
-            .into_query(),
-    )
+    step_days::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                step_days::Column::ParticipantId,
+                step_days::Column::CampaignId,
+                step_days::Column::Day,
+            ])
+            .update_columns([
+                step_days::Column::Steps,
+                step_days::Column::Counted,
+                step_days::Column::Flagged,
+                step_days::Column::Source,
+                step_days::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

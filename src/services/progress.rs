@@ -10,12 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    IntoActiveModel, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Set, TryIntoModel,
-    sea_query::{
-        Alias, Asterisk, CaseStatement, CommonTableExpression, Expr, ExprTrait, InsertStatement, LockBehavior,
-        LockType, OnConflict, Query, SimpleExpr, SubQueryStatement, UpdateStatement, WithClause,
-    },
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType, OnConflict, SimpleExpr},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -592,19 +589,13 @@ pub struct Applied {
 }
 
 /// Applies per-day deltas of one participant to their running totals, cohorts (every
-/// level), per-day series and unlocks. `days` is the write that stores the step days behind
-/// the deltas, when the caller has not run it yet (it goes first); the participant's whole
-/// series is read only when their own stations may have changed (a station crossed, or a
-/// day before the latest one changed) and some day was recorded before. Returns the newly unlocked stations of the
-/// participant's subject of record (themselves, or their class in cohort modes). `dates`
-/// says whether moved cohort unlock dates are stored now or by the background refresh.
-///
-/// On PostgreSQL, when the participant's series need not be read and no unlock of their own
-/// is stored, the step days, the participant, the cohort chain and its days go to the server
-/// as one statement ([`write_together`]); the campaign's day follows the cohorts' unlocks
-/// as before. A daily sync is then six round trips instead of ten (five with its session key
-/// held), and round trips (their system calls on both sides, each statement's fixed cost in
-/// the server) are most of what an upload costs there.
+/// level), per-day series and unlocks. The deltas are already stored in `step_days`; the
+/// participant's whole series is read only when their own stations may have changed (a
+/// station crossed, or a day before the latest one changed) and some day was recorded
+/// before. Returns the newly unlocked
+/// stations of the participant's subject of record (themselves, or their class in cohort
+/// modes). `dates` says whether moved cohort unlock dates are stored now or by the
+/// background refresh.
 ///
 /// # Errors
 /// On database failure.
@@ -615,7 +606,6 @@ pub async fn apply_deltas(
     deltas: &[DayDelta],
     now: DateTime<Utc>,
     dates: CohortDates,
-    days: Option<InsertStatement>,
 ) -> ApiResult<Applied> {
     let d_counted: i64 = deltas.iter().map(|d| d.counted).sum();
     let d_steps: i64 = deltas.iter().map(|d| d.steps).sum();
@@ -635,18 +625,38 @@ pub async fn apply_deltas(
     active.days_active = Set(days_active);
     let metres = ctx.participant_metres(total_counted);
     active.metres = Set(metres);
-    active.updated_at = Set(now);
     let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
     let stored = usize::try_from(enrollment.stations_reached).unwrap_or(0);
+    let shifted = may_shift(deltas, enrollment.last_reached_on);
+    let mut own_inserted = Vec::new();
     // A participant's first day reaches the start: with nothing stored yet, look.
-    let read_series = may_shift(deltas, enrollment.last_reached_on) || reached_now != stored || stored == 0;
-    // With the start at 0 m, no station reached means no day recorded: the series is then
-    // exactly the days of these deltas (a first upload, or a simulated participant's month).
-    let reached = (read_series && stored == 0 && ctx.marks.first().is_some_and(|m| m.metres <= 0)).then(|| {
-        let days: Vec<(NaiveDate, i64)> = deltas.iter().map(|d| (d.day, d.counted)).collect();
-        reached_on(&ctx.marks, &days, |c| ctx.participant_metres(c))
-    });
-    let own_unlocks = ctx.stores_own_unlocks(enrollment.cohort_id);
+    if shifted || reached_now != stored || stored == 0 {
+        // With the start at 0 m, no station reached means no day recorded: the series is
+        // then exactly the days of these deltas (a first upload, or a simulated month).
+        let days = if stored == 0 && ctx.marks.first().is_some_and(|m| m.metres <= 0) {
+            deltas.iter().map(|d| (d.day, d.counted)).collect()
+        } else {
+            participant_series(db, ctx.campaign.id, enrollment.participant_id).await?
+        };
+        let reached = reached_on(&ctx.marks, &days, |c| ctx.participant_metres(c));
+        if ctx.stores_own_unlocks(enrollment.cohort_id) {
+            own_inserted = sync_unlocks(
+                db,
+                ctx.campaign.id,
+                SUBJECT_PARTICIPANT,
+                enrollment.participant_id,
+                &reached,
+                now,
+            )
+            .await?;
+        }
+        let (count, last, finished) = reached_summary(ctx, &reached);
+        active.stations_reached = Set(count);
+        active.last_reached_on = Set(last);
+        active.finished_on = Set(finished);
+    }
+    active.updated_at = Set(now);
+    let enrollment = active.update(db).await?;
 
     // Cohorts: the class and every level above it gain the same increments, so one UPDATE
     // serves the whole chain, and concurrent uploads of other members never lose each
@@ -658,103 +668,43 @@ pub async fn apply_deltas(
         Some(ids) => ids,
         None => chain_of(db, enrollment.cohort_id).await?.iter().map(|c| c.id).collect(),
     };
-    let stale_mark = match dates {
-        CohortDates::Deferred if ctx.cohort_mode() => stale_mark(deltas),
-        _ => None,
-    };
-    let counts = d_counted != 0 || d_steps != 0 || became_active != 0;
-    let cohorts_update = (counts && !chain.is_empty()).then(|| {
-        let mut update = cohorts::Entity::update_many();
-        if let Some(mark) = &stale_mark {
-            update = update.col_expr(cohorts::Column::ReachedDatesStale, mark.clone());
-        }
-        let mut update = update
-            .col_expr(
-                cohorts::Column::TotalCounted,
-                Expr::col(cohorts::Column::TotalCounted).add(d_counted),
-            )
-            .col_expr(
-                cohorts::Column::TotalSteps,
-                Expr::col(cohorts::Column::TotalSteps).add(d_steps),
-            )
-            .col_expr(
-                cohorts::Column::ActiveMembers,
-                Expr::col(cohorts::Column::ActiveMembers).add(became_active),
-            )
-            .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(d_counted))
-            .filter(cohorts::Column::Id.is_in(chain.clone()))
-            .into_query();
-        update.returning_all();
-        update
-    });
-    let cohort_days = cohort_days_upsert(&chain, deltas);
-    let campaign_days = campaign_days_upsert(ctx.campaign.id, deltas);
-
-    let mut own_inserted = Vec::new();
-    let fused =
-        db.get_database_backend() == DbBackend::Postgres && (!read_series || (reached.is_some() && !own_unlocks));
-    let (enrollment, rows, campaign_days) = if fused {
-        if let Some(reached) = &reached {
-            set_reached(&mut active, ctx, reached);
-        }
-        let participant = enrollments::Entity::update_many()
-            .set(active.clone())
-            .filter(enrollments::Column::Id.eq(enrollment.id))
-            .into_query();
-        // The campaign's day stays a statement of its own, after the cohorts' unlocks: it is
-        // every upload's row, and an upload whose class crosses a station would otherwise
-        // hold it through that work (first syncs measured 157 -> 96 req/s with it inside).
-        let upserts = [days, cohort_days].into_iter().flatten().collect();
-        let rows = write_together(db, participant, upserts, cohorts_update).await?;
-        (active.try_into_model()?, rows, campaign_days)
-    } else {
-        if let Some(days) = days {
-            db.execute(&days).await?;
-        }
-        if read_series {
-            let reached = match reached {
-                Some(reached) => reached,
-                None => {
-                    let days = participant_series(db, ctx.campaign.id, enrollment.participant_id).await?;
-                    reached_on(&ctx.marks, &days, |c| ctx.participant_metres(c))
-                }
-            };
-            if own_unlocks {
-                own_inserted = sync_unlocks(
-                    db,
-                    ctx.campaign.id,
-                    SUBJECT_PARTICIPANT,
-                    enrollment.participant_id,
-                    &reached,
-                    now,
-                )
-                .await?;
-            }
-            set_reached(&mut active, ctx, &reached);
-        }
-        let enrollment = active.update(db).await?;
-        let rows = match &cohorts_update {
-            Some(update) => models_of::<cohorts::Model>(db.query_all(update).await?)?,
-            None => Vec::new(),
-        };
-        if let Some(upsert) = cohort_days {
-            db.execute(&upsert).await?;
-        }
-        // The campaign's day is every upload's row: taken last, held the shortest.
-        (enrollment, rows, campaign_days)
-    };
-
     let mut cohort_inserted = Vec::new();
     let mut class = None;
     if !chain.is_empty() {
+        let stale_mark = match dates {
+            CohortDates::Deferred if ctx.cohort_mode() => stale_mark(deltas),
+            _ => None,
+        };
+        let counts = d_counted != 0 || d_steps != 0 || became_active != 0;
         let rows = if counts {
-            rows
+            let mut update = cohorts::Entity::update_many();
+            if let Some(mark) = &stale_mark {
+                update = update.col_expr(cohorts::Column::ReachedDatesStale, mark.clone());
+            }
+            update
+                .col_expr(
+                    cohorts::Column::TotalCounted,
+                    Expr::col(cohorts::Column::TotalCounted).add(d_counted),
+                )
+                .col_expr(
+                    cohorts::Column::TotalSteps,
+                    Expr::col(cohorts::Column::TotalSteps).add(d_steps),
+                )
+                .col_expr(
+                    cohorts::Column::ActiveMembers,
+                    Expr::col(cohorts::Column::ActiveMembers).add(became_active),
+                )
+                .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(d_counted))
+                .filter(cohorts::Column::Id.is_in(chain.clone()))
+                .exec_with_returning(db)
+                .await?
         } else {
             cohorts::Entity::find()
                 .filter(cohorts::Column::Id.is_in(chain.clone()))
                 .all(db)
                 .await?
         };
+        upsert_cohort_days(db, &chain, deltas).await?;
         // Only cohorts marked by this very statement may have their dates left for later.
         let deferred = counts && stale_mark.is_some();
         for (level, cohort_id) in chain.iter().enumerate() {
@@ -769,9 +719,7 @@ pub async fn apply_deltas(
             }
         }
     }
-    if let Some(upsert) = campaign_days {
-        db.execute(&upsert).await?;
-    }
+    upsert_campaign_days(db, ctx.campaign.id, deltas).await?;
     let newly = if ctx.cohort_mode() {
         cohort_inserted
     } else {
@@ -782,69 +730,6 @@ pub async fn apply_deltas(
         class,
         newly,
     })
-}
-
-/// Runs `writes` and the cohort update as one PostgreSQL statement (data-modifying `WITH`
-/// queries) and returns the cohort rows as it leaves them.
-///
-/// The sub-statements share one snapshot, which is sound here: each writes rows no other
-/// sub-statement reads (the step days, the enrollment, the chain's cohorts, their day rows),
-/// and the rows they update are either locked already (the enrollment)
-/// or updated with increments (`x = x + d`), which PostgreSQL applies to the latest version
-/// after waiting for a concurrent writer. The cohort update runs first (the main query reads
-/// it), so every upload still takes a chain's cohort rows before their day rows.
-async fn write_together(
-    db: &impl ConnectionTrait,
-    participant: UpdateStatement,
-    mut upserts: Vec<InsertStatement>,
-    cohorts_update: Option<UpdateStatement>,
-) -> ApiResult<Vec<cohorts::Model>> {
-    let mut with = WithClause::new();
-    let mut add = |name: String, query: SubQueryStatement| {
-        with.cte(
-            CommonTableExpression::new()
-                .query(query)
-                .table_name(Alias::new(name))
-                .to_owned(),
-        );
-    };
-    let main: SubQueryStatement = match (cohorts_update, upserts.pop()) {
-        (Some(update), last) => {
-            upserts.extend(last);
-            add("chain".to_owned(), update.into());
-            Query::select()
-                .column(Asterisk)
-                .from(Alias::new("chain"))
-                .to_owned()
-                .into()
-        }
-        (None, Some(last)) => last.into(),
-        (None, None) => {
-            db.execute(&participant).await?;
-            return Ok(Vec::new());
-        }
-    };
-    add("participant".to_owned(), participant.into());
-    for (i, upsert) in upserts.into_iter().enumerate() {
-        add(format!("upsert{i}"), upsert.into());
-    }
-    models_of(db.query_all(&with.query(main)).await?)
-}
-
-/// Models from rows that carry every column of the entity.
-fn models_of<M: FromQueryResult>(rows: Vec<QueryResult>) -> ApiResult<Vec<M>> {
-    Ok(rows
-        .iter()
-        .map(|row| M::from_query_result(row, ""))
-        .collect::<Result<_, _>>()?)
-}
-
-/// A participant's station count, latest and finishing dates from their reached stations.
-fn set_reached(active: &mut enrollments::ActiveModel, ctx: &CampaignCtx, reached: &[(i32, NaiveDate)]) {
-    let (count, last, finished) = reached_summary(ctx, reached);
-    active.stations_reached = Set(count);
-    active.last_reached_on = Set(last);
-    active.finished_on = Set(finished);
 }
 
 /// `reached_dates_stale` after changes `deltas`, as SQL for the cohort's own UPDATE: set when
@@ -865,9 +750,8 @@ fn stale_mark(deltas: &[DayDelta]) -> Option<SimpleExpr> {
     )
 }
 
-/// Adds the deltas to the per-day rows of every cohort of a chain, in one statement (none
-/// when no day's counted steps or activity changed).
-fn cohort_days_upsert(chain: &[i32], deltas: &[DayDelta]) -> Option<InsertStatement> {
+/// Adds the deltas to the per-day rows of every cohort of a chain, in one statement.
+async fn upsert_cohort_days(db: &impl ConnectionTrait, chain: &[i32], deltas: &[DayDelta]) -> ApiResult<()> {
     let rows: Vec<_> = chain
         .iter()
         .flat_map(|&cohort_id| {
@@ -883,27 +767,28 @@ fn cohort_days_upsert(chain: &[i32], deltas: &[DayDelta]) -> Option<InsertStatem
                 })
         })
         .collect();
-    (!rows.is_empty()).then(|| {
-        cohort_days::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([cohort_days::Column::CohortId, cohort_days::Column::Day])
-                    .value(
-                        cohort_days::Column::Counted,
-                        Expr::cust("cohort_days.counted + excluded.counted"),
-                    )
-                    .value(
-                        cohort_days::Column::ActiveMembers,
-                        Expr::cust("cohort_days.active_members + excluded.active_members"),
-                    )
-                    .to_owned(),
-            )
-            .into_query()
-    })
+    if rows.is_empty() {
+        return Ok(());
+    }
+    cohort_days::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([cohort_days::Column::CohortId, cohort_days::Column::Day])
+                .value(
+                    cohort_days::Column::Counted,
+                    Expr::cust("cohort_days.counted + excluded.counted"),
+                )
+                .value(
+                    cohort_days::Column::ActiveMembers,
+                    Expr::cust("cohort_days.active_members + excluded.active_members"),
+                )
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
-/// Adds the deltas to the campaign's per-day rows, in one statement (none when no day's
-/// counted steps or activity changed).
-fn campaign_days_upsert(campaign_id: i32, deltas: &[DayDelta]) -> Option<InsertStatement> {
+async fn upsert_campaign_days(db: &impl ConnectionTrait, campaign_id: i32, deltas: &[DayDelta]) -> ApiResult<()> {
     let rows: Vec<_> = deltas
         .iter()
         .filter(|d| d.counted != 0 || d.active != 0)
@@ -915,22 +800,25 @@ fn campaign_days_upsert(campaign_id: i32, deltas: &[DayDelta]) -> Option<InsertS
             ..Default::default()
         })
         .collect();
-    (!rows.is_empty()).then(|| {
-        campaign_days::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([campaign_days::Column::CampaignId, campaign_days::Column::Day])
-                    .value(
-                        campaign_days::Column::Counted,
-                        Expr::cust("campaign_days.counted + excluded.counted"),
-                    )
-                    .value(
-                        campaign_days::Column::ActiveParticipants,
-                        Expr::cust("campaign_days.active_participants + excluded.active_participants"),
-                    )
-                    .to_owned(),
-            )
-            .into_query()
-    })
+    if rows.is_empty() {
+        return Ok(());
+    }
+    campaign_days::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([campaign_days::Column::CampaignId, campaign_days::Column::Day])
+                .value(
+                    campaign_days::Column::Counted,
+                    Expr::cust("campaign_days.counted + excluded.counted"),
+                )
+                .value(
+                    campaign_days::Column::ActiveParticipants,
+                    Expr::cust("campaign_days.active_participants + excluded.active_participants"),
+                )
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// A participant's effective day series as stored (voided days count nothing).

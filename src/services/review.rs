@@ -208,7 +208,6 @@ pub async fn set_voided(
         Utc::now(),
         // An organiser's correction is seen whole at once.
         progress::CohortDates::Now,
-        None,
     )
     .await?;
     audit::record(

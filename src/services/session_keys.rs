@@ -7,7 +7,9 @@
 //! the key behind this one's back; the payload the phone then sends no longer decrypts
 //! with the key held here, so [`SessionKeys::judge`] reads the stored key once more and
 //! retries with it when it differs. A payload that fails with the stored key fails as
-//! before, at the cost of that one read.
+//! before, at the cost of that one read. One difference remains: until this instance sees
+//! the new key, a payload made with the participant's previous key still decrypts here. It
+//! is still WeChat's data for that participant, and its watermark's age is still checked.
 //!
 //! At most `CAPACITY` keys are held (~100 bytes each); when full, the map starts over,
 //! which costs each participant one read again.
