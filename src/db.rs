@@ -66,16 +66,29 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     Ok(db)
 }
 
-/// Opens the pool. Two processes opening a new SQLite file at once race to switch it to
-/// WAL, which SQLite refuses at once ("database is locked") rather than through the busy
-/// handler: the loser tries again until the busy timeout has passed.
+/// Opens the pool, trying again until `connect_timeout_ms` has passed when:
+/// - opening the first connection took longer than `acquire_timeout_ms`. sea-orm hands sqlx
+///   one timeout for both, and the acquire timeout wins; it is meant for a request waiting
+///   on a busy pool, and a short one would otherwise fail a start on a slow moment (a cold
+///   disk, a loaded machine). A retry finds the file already created and switched to WAL.
+/// - two processes opening a new SQLite file at once race to switch it to WAL, which SQLite
+///   refuses at once ("database is locked") rather than through the busy handler: the
+///   loser tries again until the busy timeout has passed.
 async fn connect_pool(opts: ConnectOptions, settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.sqlite_busy_timeout_ms);
+    let started = tokio::time::Instant::now();
+    let busy_deadline = started + Duration::from_millis(settings.sqlite_busy_timeout_ms);
+    let connect_deadline = started + Duration::from_millis(settings.connect_timeout_ms);
     loop {
         match sea_orm::Database::connect(opts.clone()).await {
             Err(DbErr::Conn(RuntimeErr::SqlxError(e)))
+                if matches!(*e, sea_orm::sqlx::Error::PoolTimedOut)
+                    && tokio::time::Instant::now() < connect_deadline =>
+            {
+                tracing::debug!("opening the pool outlasted the acquire timeout; connecting again");
+            }
+            Err(DbErr::Conn(RuntimeErr::SqlxError(e)))
                 if settings.is_sqlite()
-                    && tokio::time::Instant::now() < deadline
+                    && tokio::time::Instant::now() < busy_deadline
                     && e.as_database_error()
                         .and_then(|d| d.code())
                         .is_some_and(|c| c == "5" || c == "6") =>
