@@ -31,7 +31,7 @@ use crate::{
         access, audit,
         csv_lines::{CsvLines, LineError, LineErrors, columns},
         ingest::{self, SOURCE_IMPORT},
-        progress::{CampaignCtx, CohortDates},
+        progress::{CampaignCtx, CohortDates, Shared},
     },
 };
 
@@ -218,10 +218,19 @@ where
 
     let txn = crate::db::begin_write(db).await?;
     report.participants = good.len();
+    // The cohorts' and campaign's rows are written once, after every participant's own.
+    let mut shared = Shared::default();
+    let mut stored = Vec::with_capacity(good.len());
     for (participant_id, days) in &good {
+        let admitted = ingest::admit(&txn, &ctx, *participant_id, days).await?;
         // An import's result is whole when it answers: unlock dates included.
-        let outcome = ingest::ingest_in(&txn, &ctx, *participant_id, days, SOURCE_IMPORT, CohortDates::Now).await?;
-        report.newly_unlocked += outcome.newly.len();
+        let into =
+            ingest::store_admitted_into(&txn, &ctx, admitted, days, SOURCE_IMPORT, CohortDates::Now, &mut shared);
+        stored.push(Ok(into.await?));
+    }
+    let written = shared.write(&txn, chrono::Utc::now()).await?;
+    for outcome in ingest::finish_all(stored, &written) {
+        report.newly_unlocked += outcome?.newly.len();
     }
     audit::record(
         &txn,

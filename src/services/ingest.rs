@@ -22,7 +22,7 @@ use crate::{
     models::{campaigns, cohorts, enrollments, step_days},
     services::{
         me::{self, ProgressView},
-        progress::{self, CampaignCtx, CohortDates, DayDelta, UnlockedStation},
+        progress::{self, CampaignCtx, CohortDates, DayDelta, Shared, UnlockedStation, Written},
         upload_queue::Upload,
     },
     state::AppState,
@@ -522,6 +522,91 @@ pub async fn store_admitted(
     source: &str,
     dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
+    let mut shared = Shared::default();
+    let stored = store_admitted_into(db, ctx, admitted, good, source, dates, &mut shared).await?;
+    let written = shared.write(db, Utc::now()).await?;
+    stored.finish(&written, true)
+}
+
+/// An upload stored but for its share of its cohorts' and campaign's rows, which waits in a
+/// [`Shared`] to be written with those of the other uploads of the transaction.
+pub struct Stored {
+    accepted: Vec<AcceptedDay>,
+    /// `None` for a replay: nothing changed.
+    own: Option<progress::Own>,
+    enrollment: Option<enrollments::Model>,
+}
+
+impl Stored {
+    /// The participant's class, when the upload added to it.
+    pub fn class_id(&self) -> Option<i32> {
+        self.own.as_ref().and_then(progress::Own::class_id)
+    }
+
+    /// The outcome once the shared rows are `written`; `reports` says whether this upload
+    /// reports its class's new unlocks (see [`progress::Own::applied`]).
+    ///
+    /// # Errors
+    /// When the upload's class is missing from `written`.
+    pub fn finish(self, written: &Written, reports: bool) -> ApiResult<IngestOutcome> {
+        match (self.own, self.enrollment) {
+            (Some(own), _) => {
+                let applied = own.applied(written, reports)?;
+                Ok(IngestOutcome {
+                    enrollment: applied.enrollment,
+                    class: applied.class,
+                    accepted: self.accepted,
+                    newly: applied.newly,
+                    changed: true,
+                })
+            }
+            (None, Some(enrollment)) => Ok(IngestOutcome {
+                enrollment,
+                class: None,
+                accepted: self.accepted,
+                newly: Vec::new(),
+                changed: false,
+            }),
+            (None, None) => Err(anyhow::anyhow!("a stored upload lost its enrollment").into()),
+        }
+    }
+}
+
+/// The outcomes of a transaction's uploads (in order; refusals among them) once their shared
+/// rows are `written`. A class's new unlocks are reported by the last of its uploads, as if
+/// each upload had been stored alone and that one had crossed the station.
+///
+/// # Errors
+/// Per upload: its refusal, or its class missing from `written`.
+pub fn finish_all(stored: Vec<ApiResult<Stored>>, written: &Written) -> Vec<ApiResult<IngestOutcome>> {
+    let mut reported = std::collections::HashSet::new();
+    let mut outcomes: Vec<_> = stored
+        .into_iter()
+        .rev()
+        .map(|s| {
+            s.and_then(|s| {
+                let reports = s.class_id().is_none_or(|id| reported.insert(id));
+                s.finish(written, reports)
+            })
+        })
+        .collect();
+    outcomes.reverse();
+    outcomes
+}
+
+/// [`store_admitted`] but for the cohorts' and campaign's rows, gathered in `shared`.
+///
+/// # Errors
+/// On database failure.
+pub async fn store_admitted_into<'a>(
+    db: &impl ConnectionTrait,
+    ctx: &'a CampaignCtx,
+    admitted: Admitted,
+    good: &BTreeMap<NaiveDate, i64>,
+    source: &str,
+    dates: CohortDates,
+    shared: &mut Shared<'a>,
+) -> ApiResult<Stored> {
     let Admitted { enrollment, stored } = admitted;
     let participant_id = enrollment.participant_id;
     let cap = i64::from(ctx.campaign.daily_step_cap);
@@ -596,21 +681,17 @@ pub async fn store_admitted(
     }
     store_days(db, writes).await?;
     if deltas.is_empty() {
-        return Ok(IngestOutcome {
-            enrollment,
-            class: None,
+        return Ok(Stored {
             accepted,
-            newly: Vec::new(),
-            changed: false,
+            own: None,
+            enrollment: Some(enrollment),
         });
     }
-    let applied = progress::apply_deltas(db, ctx, &enrollment, &deltas, now, dates).await?;
-    Ok(IngestOutcome {
-        enrollment: applied.enrollment,
-        class: applied.class,
+    let own = progress::apply_own(db, ctx, &enrollment, &deltas, now, dates, shared).await?;
+    Ok(Stored {
         accepted,
-        newly: applied.newly,
-        changed: true,
+        own: Some(own),
+        enrollment: None,
     })
 }
 

@@ -1,31 +1,38 @@
-//! Uploads share write transactions on SQLite (group commit).
+//! Uploads share write transactions (group commit).
 //!
 //! SQLite lets one writer in at a time, and each upload's own transaction had fixed costs
 //! about a third of its turn at the lock: `BEGIN IMMEDIATE` (~0.12 ms under load) and the
 //! commit (~0.22 ms: the log frames of every page it changed, and now and then a checkpoint)
-//! around ~0.9 ms of statements, for a daily WeRun sync. Here one task takes every upload
-//! waiting when its turn comes (up to [`MAX_BATCH`]) and stores them one after the other in
-//! one transaction. Each sees those before it exactly as if they had committed on their own,
-//! so what is stored is what separate transactions would have stored; the pages most of them
-//! change (the campaign's day, a class, its college) go to the log once per batch.
+//! around ~0.9 ms of statements, for a daily WeRun sync. On PostgreSQL every upload of a
+//! campaign adds to the same rows (the campaign's day, the college, their days), each held
+//! from its update to the commit, so uploads in their own transactions queue on those rows.
+//!
+//! Here a lane's task takes every upload waiting when its turn comes (up to [`MAX_BATCH`])
+//! and stores them one after the other in one transaction. Each sees those before it exactly
+//! as if they had committed on their own; what they add to their cohorts and the campaign's
+//! days is gathered and written once, just before the commit ([`Shared`]), so
+//! what is stored is what separate transactions would have stored. SQLite has one lane, on
+//! the writers' thread (see [`crate::db::spawn_on_writer`]); PostgreSQL [`POSTGRES_LANES`],
+//! a participant always in the same one.
 //!
 //! Refusals (not enrolled, suspended) are decided before an upload writes anything
 //! ([`ingest::admit`]), so a refused upload leaves the shared transaction intact. Any other
 //! failure rolls the whole batch back, and each of its uploads then runs alone in its own
 //! transaction, as without the queue: one bad upload costs the others a retry, never their
 //! data. When no write transaction can be begun in time (another process holds the lock past
-//! the busy timeout), every upload of the batch answers 503 at once, as each would alone.
-//! An upload whose requester has gone (a request timeout, a client that hung up)
-//! before its batch reaches it is skipped; once stored it stays stored, and that request
-//! may still answer 408 — uploads are idempotent, so sending it again changes nothing.
+//! the busy timeout, the pool is exhausted), every upload of the batch answers 503 at once,
+//! as each would alone. An upload whose requester has gone (a request timeout, a client that
+//! hung up) before its batch reaches it is skipped; one gone before the commit rolls its
+//! batch back and the others are stored alone. Once committed an upload stays stored, and
+//! a request given up at that very moment may still answer 408 — uploads are idempotent, so
+//! sending it again changes nothing.
 //!
-//! The task runs on the writers' thread (see [`crate::db::spawn_on_writer`]). PostgreSQL
-//! writers of different classes run side by side, so there each upload keeps its own
-//! transaction, in place.
+//! A lane stores one batch at a time: an upload waiting for a lock (an organiser's
+//! transaction on the participant) holds up the lane's next batch until it has it.
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,7 +41,7 @@ use crate::{
     metrics::Metrics,
     services::{
         ingest::{self, IngestOutcome},
-        progress::{CampaignCtx, CohortDates},
+        progress::{CampaignCtx, CohortDates, Shared},
     },
 };
 
@@ -57,23 +64,34 @@ struct Job {
     reply: oneshot::Sender<ApiResult<IngestOutcome>>,
 }
 
-/// Where uploads go to be stored: the queue on SQLite, straight to the database elsewhere.
+/// How many transactions store uploads side by side on PostgreSQL. Each holds a pooled
+/// connection for its batch; a participant always goes to the same one.
+pub const POSTGRES_LANES: usize = 4;
+
+/// Where uploads go to be stored: the queue's lanes, each a task storing batches.
 #[derive(Clone)]
 pub struct UploadQueue {
-    db: DatabaseConnection,
-    jobs: Option<mpsc::UnboundedSender<Job>>,
+    lanes: Arc<[mpsc::UnboundedSender<Job>]>,
 }
 
 impl UploadQueue {
-    /// On SQLite, starts the queue's task on the writers' thread; it ends when the last
-    /// clone of the queue is dropped.
+    /// Starts the queue's tasks: on SQLite one, on the writers' thread; on PostgreSQL
+    /// [`POSTGRES_LANES`]. They end when the last clone of the queue is dropped.
     pub fn new(db: DatabaseConnection, metrics: Metrics) -> Self {
-        let jobs = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
-            let (jobs, waiting) = mpsc::unbounded_channel();
-            drop(crate::db::spawn_on_writer(drain(db.clone(), waiting, metrics)));
-            jobs
-        });
-        Self { db, jobs }
+        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        let lanes = (0..if sqlite { 1 } else { POSTGRES_LANES })
+            .map(|_| {
+                let (jobs, waiting) = mpsc::unbounded_channel();
+                let lane = drain(db.clone(), waiting, metrics.clone());
+                if sqlite {
+                    drop(crate::db::spawn_on_writer(lane));
+                } else {
+                    drop(tokio::spawn(lane));
+                }
+                jobs
+            })
+            .collect();
+        Self { lanes }
     }
 
     /// Stores an upload and answers what was stored.
@@ -81,11 +99,12 @@ impl UploadQueue {
     /// # Errors
     /// As [`ingest::ingest`].
     pub async fn store(&self, upload: Upload) -> ApiResult<IngestOutcome> {
-        let Some(jobs) = &self.jobs else {
-            return alone(&self.db, &upload).await;
-        };
+        // One participant's uploads take turns in one lane rather than wait on each other's
+        // enrollment lock in two.
+        let lane = usize::try_from(upload.participant_id.unsigned_abs()).unwrap_or(0) % self.lanes.len();
         let (reply, answer) = oneshot::channel();
-        jobs.send(Job { upload, reply })
+        self.lanes[lane]
+            .send(Job { upload, reply })
             .map_err(|_| anyhow::anyhow!("the upload queue has stopped"))?;
         answer
             .await
@@ -129,8 +148,15 @@ async fn store_batch(db: &DatabaseConnection, batch: Vec<Job>) {
                 ))));
             }
         }
-        Err(Failed::Later(e)) => {
-            tracing::warn!(error = %e, uploads = batch.len(), "a shared upload transaction failed; storing each alone");
+        Err(failed @ (Failed::Later(_) | Failed::Abandoned)) => {
+            if let Failed::Later(e) = failed {
+                tracing::warn!(error = %e, uploads = batch.len(), "a shared upload transaction failed; storing each alone");
+            } else {
+                tracing::debug!(
+                    uploads = batch.len(),
+                    "a requester went away mid-batch; storing the others alone"
+                );
+            }
             for job in batch {
                 if !job.reply.is_closed() {
                     let outcome = alone(db, &job.upload).await;
@@ -147,37 +173,58 @@ enum Failed {
     Begin(ApiError),
     /// An upload's statements, or the commit, failed: the batch was rolled back.
     Later(ApiError),
+    /// A requester went away before the commit: the batch was rolled back.
+    Abandoned,
 }
 
 /// Every upload of the batch in one transaction, committed only if none failed: the outcome
-/// of each (stored, refused or skipped), or the failure that rolled them all back.
+/// of each (stored, refused or skipped), or the failure that rolled them all back. What the
+/// uploads add to their cohorts and the campaign's days is written once, after the last.
 async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResult<IngestOutcome>>, Failed> {
     let txn = crate::db::begin_write(db).await.map_err(|e| Failed::Begin(e.into()))?;
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut shared = Shared::default();
+    let mut stored = Vec::with_capacity(batch.len());
     for job in batch {
         // The lock may have been long in coming: a requester gone by now is not served.
         if job.reply.is_closed() {
-            outcomes.push(Err(ApiError::timeout("The request was given up before its turn.")));
+            stored.push(Err(ApiError::timeout("The request was given up before its turn.")));
             continue;
         }
         let u = &job.upload;
         // A refusal has written nothing (see `ingest::admit`); anything else may have.
-        let stored = match ingest::admit(&txn, &u.ctx, u.participant_id, &u.good).await {
-            Ok(admitted) => ingest::store_admitted(&txn, &u.ctx, admitted, &u.good, &u.source, u.dates).await,
+        let outcome = match ingest::admit(&txn, &u.ctx, u.participant_id, &u.good).await {
+            Ok(admitted) => {
+                ingest::store_admitted_into(&txn, &u.ctx, admitted, &u.good, &u.source, u.dates, &mut shared).await
+            }
             Err(refusal) if refusal.is_refusal() => {
-                outcomes.push(Err(refusal));
+                stored.push(Err(refusal));
                 continue;
             }
             Err(e) => Err(e),
         };
-        match stored {
-            Ok(stored) => outcomes.push(Ok(stored)),
+        match outcome {
+            Ok(outcome) => stored.push(Ok(outcome)),
             Err(e) => {
                 drop(txn.rollback().await);
                 return Err(Failed::Later(e));
             }
         }
     }
+    let written = match shared.write(&txn, Utc::now()).await {
+        Ok(written) => written,
+        Err(e) => {
+            drop(txn.rollback().await);
+            return Err(Failed::Later(e));
+        }
+    };
+    // A requester gone while its upload was being stored (a request timeout: on PostgreSQL,
+    // while waiting for its enrollment's lock) has been told nothing is stored: the batch
+    // is rolled back and the others are stored alone.
+    if batch.iter().any(|job| job.reply.is_closed()) {
+        drop(txn.rollback().await);
+        return Err(Failed::Abandoned);
+    }
     txn.commit().await.map_err(|e| Failed::Later(e.into()))?;
+    let outcomes = ingest::finish_all(stored, &written);
     Ok(outcomes)
 }

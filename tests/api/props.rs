@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{Duration, NaiveDate};
 use longmarch::services::{
     ingest,
-    progress::{CampaignCtx, CohortDates, refresh_stale_cohorts},
+    progress::{CampaignCtx, CohortDates, Shared, refresh_stale_cohorts},
     review,
 };
 use proptest::prelude::*;
@@ -32,21 +32,72 @@ async fn fresh(openids: &str) -> (TestApp, Vec<i32>) {
     (app, ids)
 }
 
-async fn apply(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: CohortDates) {
+async fn demo_ctx(app: &TestApp) -> CampaignCtx {
     let campaign = longmarch::services::campaigns::find_any(&app.db, DEMO)
         .await
         .expect("demo");
-    let ctx = CampaignCtx::from_model(&app.db, campaign).await.expect("ctx");
-    for (who, offset, steps) in uploads {
-        let day: NaiveDate = today() - Duration::days(*offset);
-        let good = BTreeMap::from([(day, *steps)]);
-        ingest::ingest(&app.db, &ctx, ids[*who], &good, ingest::SOURCE_MANUAL, dates)
-            .await
-            .expect("ingest");
+    CampaignCtx::from_model(&app.db, campaign).await.expect("ctx")
+}
+
+fn good_of((_, offset, steps): &Upload) -> BTreeMap<NaiveDate, i64> {
+    BTreeMap::from([(today() - Duration::days(*offset), *steps)])
+}
+
+/// Stores each upload in its own transaction; answers how many new unlocks were reported.
+async fn apply(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: CohortDates) -> usize {
+    let ctx = demo_ctx(app).await;
+    let mut reported = 0;
+    for upload in uploads {
+        let outcome = ingest::ingest(
+            &app.db,
+            &ctx,
+            ids[upload.0],
+            &good_of(upload),
+            ingest::SOURCE_MANUAL,
+            dates,
+        )
+        .await
+        .expect("ingest");
+        reported += outcome.newly.len();
     }
     if dates == CohortDates::Deferred {
         refresh_stale_cohorts(&app.db, None).await.expect("refresh");
     }
+    reported
+}
+
+/// Stores the uploads in shared transactions of `sizes` uploads in turn, as the upload
+/// queue, imports and the simulator do; answers how many new unlocks were reported.
+async fn apply_together(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: CohortDates, sizes: &[usize]) -> usize {
+    let ctx = demo_ctx(app).await;
+    let mut reported = 0;
+    let mut rest = uploads;
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (batch, tail) = rest.split_at((*size).min(rest.len()));
+        rest = tail;
+        let txn = longmarch::db::begin_write(&app.db).await.expect("begin");
+        let mut shared = Shared::default();
+        let mut stored = Vec::new();
+        for upload in batch {
+            let good = good_of(upload);
+            let admitted = ingest::admit(&txn, &ctx, ids[upload.0], &good).await.expect("admit");
+            let into =
+                ingest::store_admitted_into(&txn, &ctx, admitted, &good, ingest::SOURCE_MANUAL, dates, &mut shared);
+            stored.push(Ok(into.await.expect("store")));
+        }
+        let written = shared.write(&txn, chrono::Utc::now()).await.expect("write");
+        txn.commit().await.expect("commit");
+        for outcome in ingest::finish_all(stored, &written) {
+            reported += outcome.expect("outcome").newly.len();
+        }
+    }
+    if dates == CohortDates::Deferred {
+        refresh_stale_cohorts(&app.db, None).await.expect("refresh");
+    }
+    reported
 }
 
 fn without_unlock_times(mut v: Value) -> Value {
@@ -106,6 +157,30 @@ proptest! {
                 longmarch::services::progress::recompute_campaign(&a.db, DEMO).await.expect("recompute");
                 assert_eq!(incremental, snapshot(&a).await, "rebuild equals incremental after a void or restore");
             }
+        });
+    }
+
+    /// Uploads stored in shared transactions, whose cohorts' and campaign's rows are written
+    /// once at the end, store exactly what the same uploads store one by one, and report
+    /// each new unlock once.
+    #[test]
+    fn uploads_stored_together_give_the_state_of_uploads_stored_alone(
+        list in uploads(),
+        sizes in prop::collection::vec(1_usize..6, 1..5),
+        deferred in any::<bool>(),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+        rt.block_on(async {
+            let dates = if deferred { CohortDates::Deferred } else { CohortDates::Now };
+            let (a, ids_a) = fresh("o_ta").await;
+            let alone = apply(&a, &ids_a, &list, CohortDates::Now).await;
+            let (b, ids_b) = fresh("o_tb").await;
+            let together = apply_together(&b, &ids_b, &list, dates, &sizes).await;
+            let sb = snapshot(&b).await;
+            assert_eq!(without_unlock_times(snapshot(&a).await), without_unlock_times(sb.clone()));
+            assert_eq!(alone, together, "each new unlock is reported once");
+            longmarch::services::progress::recompute_campaign(&b.db, DEMO).await.expect("recompute");
+            assert_eq!(sb, snapshot(&b).await, "rebuild equals incremental");
         });
     }
 }

@@ -7,12 +7,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod shared;
+pub use shared::{Increment, Shared, Written};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType, OnConflict, SimpleExpr},
+    sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType, SimpleExpr},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -120,10 +123,10 @@ impl CampaignCtx {
         }
     }
 
-    /// `cohorts.metres` after adding `d_counted` to `total_counted`, as SQL for the same
-    /// UPDATE: `cohort_metres` of the new total (floor division; totals and member counts
-    /// are never negative, where SQL's truncating division is the floor).
-    pub fn cohort_metres_sql(&self, d_counted: i64) -> SimpleExpr {
+    /// `cohorts.metres` after adding the SQL expression `d_counted` to `total_counted`, as
+    /// SQL for the same UPDATE: `cohort_metres` of the new total (floor division; totals and
+    /// member counts are never negative, where SQL's truncating division is the floor).
+    pub fn cohort_metres_sql(&self, d_counted: &str) -> SimpleExpr {
         let spk = self.spk();
         let total = format!("(total_counted + ({d_counted}))");
         let sql = match self.mode {
@@ -589,13 +592,9 @@ pub struct Applied {
 }
 
 /// Applies per-day deltas of one participant to their running totals, cohorts (every
-/// level), per-day series and unlocks. The deltas are already stored in `step_days`; the
-/// participant's whole series is read only when their own stations may have changed (a
-/// station crossed, or a day before the latest one changed) and some day was recorded
-/// before. Returns the newly unlocked
-/// stations of the participant's subject of record (themselves, or their class in cohort
-/// modes). `dates` says whether moved cohort unlock dates are stored now or by the
-/// background refresh.
+/// level), per-day series and unlocks: [`apply_own`], then the cohorts' and the campaign's
+/// share written at once (see [`Shared`]). `dates` says whether moved cohort unlock dates
+/// are stored now or by the background refresh.
 ///
 /// # Errors
 /// On database failure.
@@ -607,6 +606,75 @@ pub async fn apply_deltas(
     now: DateTime<Utc>,
     dates: CohortDates,
 ) -> ApiResult<Applied> {
+    let mut shared = Shared::default();
+    let own = apply_own(db, ctx, enrollment, deltas, now, dates, &mut shared).await?;
+    let written = shared.write(db, now).await?;
+    own.applied(&written, true)
+}
+
+/// The participant's part of an upload, applied; its cohorts' share waits in a [`Shared`].
+pub struct Own {
+    /// The enrollment with its new totals.
+    pub enrollment: enrollments::Model,
+    /// Newly unlocked stations of the participant themselves, when stored.
+    own_inserted: Vec<(i32, NaiveDate)>,
+    /// The participant's class, when they have one.
+    class_id: Option<i32>,
+    cohort_mode: bool,
+}
+
+impl Own {
+    /// The participant's class, when they have one.
+    pub fn class_id(&self) -> Option<i32> {
+        self.class_id
+    }
+
+    /// What the upload leaves behind once its shared part is `written`. In cohort modes
+    /// the subject of record is the class, whose new unlocks go to the upload that
+    /// `reports` them: one upload per class in a shared write, so each is announced once.
+    ///
+    /// # Errors
+    /// When the class is missing from `written` (it was written by the same `Shared`).
+    pub fn applied(self, written: &Written, reports: bool) -> ApiResult<Applied> {
+        let class = match self.class_id {
+            Some(id) => Some(
+                written
+                    .cohorts
+                    .get(&id)
+                    .ok_or_else(|| anyhow::anyhow!("cohort {id} vanished"))?,
+            ),
+            None => None,
+        };
+        let newly = match class {
+            Some((_, inserted)) if self.cohort_mode && reports => inserted.clone(),
+            Some(_) if self.cohort_mode => Vec::new(),
+            _ => self.own_inserted,
+        };
+        Ok(Applied {
+            enrollment: self.enrollment,
+            class: class.map(|(row, _)| row.clone()),
+            newly,
+        })
+    }
+}
+
+/// Applies per-day deltas of one participant to their own totals and unlocks, and adds
+/// the increments of their cohorts (every level) and of the campaign's days to `shared`.
+/// The participant's whole series is read only when their own stations may have changed
+/// (a station crossed, or a day before the latest one changed) and some day was recorded
+/// before.
+///
+/// # Errors
+/// On database failure.
+pub async fn apply_own<'a>(
+    db: &impl ConnectionTrait,
+    ctx: &'a CampaignCtx,
+    enrollment: &enrollments::Model,
+    deltas: &[DayDelta],
+    now: DateTime<Utc>,
+    dates: CohortDates,
+    shared: &mut Shared<'a>,
+) -> ApiResult<Own> {
     let d_counted: i64 = deltas.iter().map(|d| d.counted).sum();
     let d_steps: i64 = deltas.iter().map(|d| d.steps).sum();
     let d_active: i32 = deltas.iter().map(|d| d.active).sum();
@@ -658,167 +726,27 @@ pub async fn apply_deltas(
     active.updated_at = Set(now);
     let enrollment = active.update(db).await?;
 
-    // Cohorts: the class and every level above it gain the same increments, so one UPDATE
-    // serves the whole chain, and concurrent uploads of other members never lose each
-    // other's steps. It also computes each level's new metres (see `cohort_metres_sql`) and
-    // returns the rows as this transaction leaves them. On PostgreSQL it locks those rows
-    // until commit, which serialises the unlock computation per cohort; joins lock a chain
-    // with the same statement shape, so both take the rows in the same order.
     let chain = match enrollment.cohort_id.and_then(|id| ctx.chain_ids(id)) {
         Some(ids) => ids,
         None => chain_of(db, enrollment.cohort_id).await?.iter().map(|c| c.id).collect(),
     };
-    let mut cohort_inserted = Vec::new();
-    let mut class = None;
-    if !chain.is_empty() {
-        let stale_mark = match dates {
-            CohortDates::Deferred if ctx.cohort_mode() => stale_mark(deltas),
-            _ => None,
-        };
-        let counts = d_counted != 0 || d_steps != 0 || became_active != 0;
-        let rows = if counts {
-            let mut update = cohorts::Entity::update_many();
-            if let Some(mark) = &stale_mark {
-                update = update.col_expr(cohorts::Column::ReachedDatesStale, mark.clone());
-            }
-            update
-                .col_expr(
-                    cohorts::Column::TotalCounted,
-                    Expr::col(cohorts::Column::TotalCounted).add(d_counted),
-                )
-                .col_expr(
-                    cohorts::Column::TotalSteps,
-                    Expr::col(cohorts::Column::TotalSteps).add(d_steps),
-                )
-                .col_expr(
-                    cohorts::Column::ActiveMembers,
-                    Expr::col(cohorts::Column::ActiveMembers).add(became_active),
-                )
-                .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(d_counted))
-                .filter(cohorts::Column::Id.is_in(chain.clone()))
-                .exec_with_returning(db)
-                .await?
-        } else {
-            cohorts::Entity::find()
-                .filter(cohorts::Column::Id.is_in(chain.clone()))
-                .all(db)
-                .await?
-        };
-        upsert_cohort_days(db, &chain, deltas).await?;
-        // Only cohorts marked by this very statement may have their dates left for later.
-        let deferred = counts && stale_mark.is_some();
-        for (level, cohort_id) in chain.iter().enumerate() {
-            let fresh = rows
-                .iter()
-                .find(|c| c.id == *cohort_id)
-                .ok_or_else(|| anyhow::anyhow!("cohort {cohort_id} vanished"))?;
-            let (updated, inserted) = refresh_cohort(db, ctx, fresh, deltas, false, deferred, now).await?;
-            if level == 0 {
-                cohort_inserted = inserted;
-                class = Some(updated);
-            }
-        }
-    }
-    upsert_campaign_days(db, ctx.campaign.id, deltas).await?;
-    let newly = if ctx.cohort_mode() {
-        cohort_inserted
-    } else {
-        own_inserted
-    };
-    Ok(Applied {
+    shared.add(
+        ctx,
+        &chain,
+        Increment {
+            counted: d_counted,
+            steps: d_steps,
+            active: became_active,
+        },
+        deltas,
+        dates,
+    );
+    Ok(Own {
         enrollment,
-        class,
-        newly,
+        own_inserted,
+        class_id: chain.first().copied(),
+        cohort_mode: ctx.cohort_mode(),
     })
-}
-
-/// `reached_dates_stale` after changes `deltas`, as SQL for the cohort's own UPDATE: set when
-/// they may move a date already stored (exactly [`may_shift`] against the row's
-/// `last_reached_on`), kept otherwise.
-fn stale_mark(deltas: &[DayDelta]) -> Option<SimpleExpr> {
-    let earliest = deltas.iter().map(|d| d.day).min()?;
-    let lowered: Vec<NaiveDate> = deltas.iter().filter(|d| d.counted < 0).map(|d| d.day).collect();
-    let mut shifts = Expr::col(cohorts::Column::LastReachedOn).gt(earliest);
-    if !lowered.is_empty() {
-        shifts = shifts.or(Expr::col(cohorts::Column::LastReachedOn).is_in(lowered));
-    }
-    Some(
-        CaseStatement::new()
-            .case(shifts, Expr::val(true))
-            .finally(Expr::col(cohorts::Column::ReachedDatesStale))
-            .into(),
-    )
-}
-
-/// Adds the deltas to the per-day rows of every cohort of a chain, in one statement.
-async fn upsert_cohort_days(db: &impl ConnectionTrait, chain: &[i32], deltas: &[DayDelta]) -> ApiResult<()> {
-    let rows: Vec<_> = chain
-        .iter()
-        .flat_map(|&cohort_id| {
-            deltas
-                .iter()
-                .filter(|d| d.counted != 0 || d.active != 0)
-                .map(move |d| cohort_days::ActiveModel {
-                    cohort_id: Set(cohort_id),
-                    day: Set(d.day),
-                    counted: Set(d.counted),
-                    active_members: Set(d.active),
-                    ..Default::default()
-                })
-        })
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    cohort_days::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([cohort_days::Column::CohortId, cohort_days::Column::Day])
-                .value(
-                    cohort_days::Column::Counted,
-                    Expr::cust("cohort_days.counted + excluded.counted"),
-                )
-                .value(
-                    cohort_days::Column::ActiveMembers,
-                    Expr::cust("cohort_days.active_members + excluded.active_members"),
-                )
-                .to_owned(),
-        )
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-async fn upsert_campaign_days(db: &impl ConnectionTrait, campaign_id: i32, deltas: &[DayDelta]) -> ApiResult<()> {
-    let rows: Vec<_> = deltas
-        .iter()
-        .filter(|d| d.counted != 0 || d.active != 0)
-        .map(|d| campaign_days::ActiveModel {
-            campaign_id: Set(campaign_id),
-            day: Set(d.day),
-            counted: Set(d.counted),
-            active_participants: Set(d.active),
-            ..Default::default()
-        })
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    campaign_days::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([campaign_days::Column::CampaignId, campaign_days::Column::Day])
-                .value(
-                    campaign_days::Column::Counted,
-                    Expr::cust("campaign_days.counted + excluded.counted"),
-                )
-                .value(
-                    campaign_days::Column::ActiveParticipants,
-                    Expr::cust("campaign_days.active_participants + excluded.active_participants"),
-                )
-                .to_owned(),
-        )
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// A participant's effective day series as stored (voided days count nothing).
