@@ -123,20 +123,20 @@ impl CampaignCtx {
         }
     }
 
-    /// `cohorts.metres` after adding the SQL expression `d_counted` to `total_counted`, as
-    /// SQL for the same UPDATE: `cohort_metres` of the new total (floor division; totals and
-    /// member counts are never negative, where SQL's truncating division is the floor).
-    pub fn cohort_metres_sql(&self, d_counted: &str) -> SimpleExpr {
+    /// `cohorts.metres` after adding `d_counted` (an SQL expression) to `total_counted`, as
+    /// SQL for the same UPDATE: `cohort_metres` of the new total (floor division; totals
+    /// and member counts are never negative, where SQL's truncating division is the floor).
+    pub fn cohort_metres_sql(&self, d_counted: SimpleExpr) -> SimpleExpr {
         let spk = self.spk();
-        let total = format!("(total_counted + ({d_counted}))");
-        let sql = match self.mode {
-            _ if spk <= 0 => "0".to_owned(),
-            ProgressMode::CohortTotal => format!("{total} * 1000 / {spk}"),
-            ProgressMode::CohortMean | ProgressMode::Individual => {
-                format!("CASE WHEN member_count > 0 THEN {total} * 1000 / (member_count * {spk}) ELSE 0 END")
-            }
-        };
-        Expr::cust(sql)
+        let total = "(total_counted + ($1))";
+        match self.mode {
+            _ if spk <= 0 => Expr::cust("0"),
+            ProgressMode::CohortTotal => Expr::cust_with_expr(format!("{total} * 1000 / {spk}"), d_counted),
+            ProgressMode::CohortMean | ProgressMode::Individual => Expr::cust_with_expr(
+                format!("CASE WHEN member_count > 0 THEN {total} * 1000 / (member_count * {spk}) ELSE 0 END"),
+                d_counted,
+            ),
+        }
     }
 
     /// The cohort and its ancestors' ids, nearest first, from the campaign's tree as loaded

@@ -17,14 +17,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, SimpleExpr},
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    sea_query::{CaseStatement, Expr, ExprTrait, LockType, OnConflict, SimpleExpr},
 };
 
 use super::{CampaignCtx, CohortDates, DayDelta, refresh_cohort};
 use crate::{
     error::ApiResult,
-    models::{campaign_days, cohort_days, cohorts},
+    models::{campaign_days, cohorts},
 };
 
 /// What one upload adds to each cohort of its chain.
@@ -143,6 +143,20 @@ impl CampaignShare<'_> {
         let marked = |c: &CohortShare| c.deferred && ctx.cohort_mode() && c.counts() && !c.changes.is_empty();
         let (moved, unmoved): (Vec<_>, Vec<_>) = self.cohorts.iter().partition(|(_, c)| c.counts());
         let mut rows = Vec::with_capacity(self.cohorts.len());
+        if db.get_database_backend() == DbBackend::Postgres && self.cohorts.len() > 1 {
+            // PostgreSQL locks an UPDATE's rows in the order it finds them, which is not the
+            // ids' once rows have new versions: two lanes writing overlapping sets of
+            // cohorts deadlocked. A locking read in id order takes them first.
+            let _locked: Vec<i32> = cohorts::Entity::find()
+                .select_only()
+                .column(cohorts::Column::Id)
+                .filter(cohorts::Column::Id.is_in(padded(&self.cohorts.keys().copied().collect::<Vec<_>>())))
+                .order_by_asc(cohorts::Column::Id)
+                .lock(LockType::Update)
+                .into_tuple()
+                .all(db)
+                .await?;
+        }
         if !moved.is_empty() {
             // The statement's shape is the same for one chain as for a join's, so both take a
             // chain's rows in one order (see `on_member_joined`).
@@ -155,25 +169,25 @@ impl CampaignShare<'_> {
             rows = update
                 .col_expr(
                     cohorts::Column::TotalCounted,
-                    Expr::col(cohorts::Column::TotalCounted).add(Expr::cust(counted.clone())),
+                    Expr::col(cohorts::Column::TotalCounted).add(counted.clone()),
                 )
                 .col_expr(
                     cohorts::Column::TotalSteps,
-                    Expr::col(cohorts::Column::TotalSteps).add(Expr::cust(per_id(&moved, |c| c.steps))),
+                    Expr::col(cohorts::Column::TotalSteps).add(per_id(&moved, |c| c.steps)),
                 )
                 .col_expr(
                     cohorts::Column::ActiveMembers,
-                    Expr::col(cohorts::Column::ActiveMembers).add(Expr::cust(per_id(&moved, |c| i64::from(c.active)))),
+                    Expr::col(cohorts::Column::ActiveMembers).add(per_id(&moved, |c| i64::from(c.active))),
                 )
-                .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(&counted))
-                .filter(cohorts::Column::Id.is_in(moved.iter().map(|(id, _)| **id)))
+                .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(counted))
+                .filter(cohorts::Column::Id.is_in(padded(&moved).map(|(id, _)| *id)))
                 .exec_with_returning(db)
                 .await?;
         }
         if !unmoved.is_empty() {
             rows.extend(
                 cohorts::Entity::find()
-                    .filter(cohorts::Column::Id.is_in(unmoved.iter().map(|(id, _)| **id)))
+                    .filter(cohorts::Column::Id.is_in(padded(&unmoved).map(|(id, _)| *id)))
                     .all(db)
                     .await?,
             );
@@ -191,18 +205,28 @@ impl CampaignShare<'_> {
     }
 }
 
-/// `CASE id WHEN … THEN … ELSE 0 END`: each cohort's own increment, or the plain number when
-/// all are the same (one chain's uploads: the statement's text stays the same).
-fn per_id(cohorts: &[(&i32, &CohortShare)], value: impl Fn(&CohortShare) -> i64) -> String {
+/// `CASE WHEN id = … THEN … ELSE 0 END`: each cohort's own increment, or the plain number
+/// when all are the same (one chain's uploads). Values are bound, and the cases padded to
+/// [`padded`] length, so that a few statement texts serve every batch: each distinct text
+/// is prepared and cached by every pooled connection.
+fn per_id(cohorts: &[(&i32, &CohortShare)], value: impl Fn(&CohortShare) -> i64) -> SimpleExpr {
     let first = cohorts.first().map_or(0, |(_, c)| value(c));
     if cohorts.iter().all(|(_, c)| value(c) == first) {
-        return first.to_string();
+        return Expr::val(first);
     }
-    let whens: String = cohorts
-        .iter()
-        .map(|(id, c)| format!(" WHEN {id} THEN {}", value(c)))
-        .collect();
-    format!("CASE id{whens} ELSE 0 END")
+    padded(cohorts)
+        .fold(CaseStatement::new(), |case, (id, c)| {
+            case.case(Expr::col(cohorts::Column::Id).eq(*id), Expr::val(value(c)))
+        })
+        .finally(Expr::val(0_i64))
+        .into()
+}
+
+/// `items` repeated at the end up to the next power of two (at least 2): a repeated `WHEN`
+/// or `IN` item changes nothing.
+fn padded<T: Copy>(items: &[T]) -> impl Iterator<Item = T> + '_ {
+    let len = items.len().max(2).next_power_of_two();
+    (0..len).filter_map(move |i| items.get(i.min(items.len().saturating_sub(1))).copied())
 }
 
 /// `reached_dates_stale` after each cohort's changes, as SQL for the cohorts' UPDATE: set
@@ -231,7 +255,7 @@ fn stale_mark(marked: &[&(&i32, &CohortShare)], all: bool) -> Option<SimpleExpr>
     if same {
         case = case.case(shifts(&first.changes)?, Expr::val(true));
     } else {
-        for (id, c) in marked {
+        for (id, c) in padded(marked) {
             if let Some(shifts) = shifts(&c.changes) {
                 case = case.case(Expr::col(cohorts::Column::Id).eq(**id).and(shifts), Expr::val(true));
             }
@@ -240,40 +264,43 @@ fn stale_mark(marked: &[&(&i32, &CohortShare)], all: bool) -> Option<SimpleExpr>
     Some(case.finally(Expr::col(cohorts::Column::ReachedDatesStale)).into())
 }
 
-/// Adds the gathered days to the per-day rows of every cohort, in one statement.
+/// Adds the gathered days to the per-day rows of every cohort, in one statement whose rows
+/// come as one JSON parameter: a batch of first syncs brings thousands, and a multi-row
+/// `VALUES` list would be a new statement text for every count, each prepared and cached
+/// by every pooled connection (on SQLite megabytes apiece).
 async fn upsert_cohort_days(db: &impl ConnectionTrait, cohorts: &BTreeMap<i32, CohortShare>) -> ApiResult<()> {
-    let rows: Vec<_> = cohorts
+    let rows: Vec<(i32, NaiveDate, i64, i32)> = cohorts
         .iter()
         .flat_map(|(&cohort_id, cohort)| {
             cohort
                 .days
                 .iter()
-                .map(move |(&day, &(counted, active))| cohort_days::ActiveModel {
-                    cohort_id: sea_orm::Set(cohort_id),
-                    day: sea_orm::Set(day),
-                    counted: sea_orm::Set(counted),
-                    active_members: sea_orm::Set(active),
-                    ..Default::default()
-                })
+                .map(move |(&day, &(counted, active))| (cohort_id, day, counted, active))
         })
         .collect();
     if rows.is_empty() {
         return Ok(());
     }
-    cohort_days::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([cohort_days::Column::CohortId, cohort_days::Column::Day])
-                .value(
-                    cohort_days::Column::Counted,
-                    Expr::cust("cohort_days.counted + excluded.counted"),
-                )
-                .value(
-                    cohort_days::Column::ActiveMembers,
-                    Expr::cust("cohort_days.active_members + excluded.active_members"),
-                )
-                .to_owned(),
-        )
-        .exec(db)
+    let backend = db.get_database_backend();
+    let rows_of = match backend {
+        DbBackend::Postgres => {
+            "SELECT (r->>0)::integer, (r->>1)::date, (r->>2)::bigint, (r->>3)::integer \
+             FROM jsonb_array_elements($1::jsonb) AS r"
+        }
+        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        _ => {
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+             json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?) WHERE true"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO cohort_days (cohort_id, day, counted, active_members) {rows_of} \
+         ON CONFLICT (cohort_id, day) DO UPDATE SET \
+         counted = cohort_days.counted + excluded.counted, \
+         active_members = cohort_days.active_members + excluded.active_members"
+    );
+    let json = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
         .await?;
     Ok(())
 }
@@ -312,4 +339,19 @@ async fn upsert_campaign_days(
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::padded;
+
+    #[test]
+    fn padding_repeats_the_last_item_up_to_a_power_of_two() {
+        let padded_of = |items: &[i32]| padded(items).collect::<Vec<_>>();
+        assert_eq!(padded_of(&[]), Vec::<i32>::new());
+        assert_eq!(padded_of(&[7]), [7, 7]);
+        assert_eq!(padded_of(&[1, 2]), [1, 2]);
+        assert_eq!(padded_of(&[1, 2, 3]), [1, 2, 3, 3]);
+        assert_eq!(padded_of(&[1, 2, 3, 4, 5]), [1, 2, 3, 4, 5, 5, 5, 5]);
+    }
 }
