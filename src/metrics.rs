@@ -56,7 +56,7 @@ impl Metrics {
         let upload_batches = Histogram::with_opts(
             HistogramOpts::new(
                 "upload_batch_size",
-                "Uploads stored together in one write transaction (SQLite's upload queue)",
+                "Uploads stored together in one write transaction of the upload queue",
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
         )
