@@ -5,9 +5,8 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{NaiveDate, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel,
-    Iterable, NotSet, QueryFilter, QuerySelect,
-    sea_query::{Alias, Condition, Expr, OnConflict, Query},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel, NotSet,
+    QueryFilter, QuerySelect, Statement, sea_query::OnConflict,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -430,7 +429,8 @@ pub async fn admit(
 /// serialise, and its stored rows among `days`.
 ///
 /// On SQLite `BEGIN IMMEDIATE` has already serialised every writer, and one statement reads
-/// both (the day rows through the `(participant_id, campaign_id, day)` unique index). On
+/// both (the day rows, as one JSON array, through the `(participant_id, campaign_id, day)`
+/// unique index). On
 /// PostgreSQL the days need a statement of their own after the row lock: a locking read that
 /// waited for another upload sees the locked row as that upload committed it, but every
 /// other row of the statement as of the statement's start (READ COMMITTED), so a joined read
@@ -441,70 +441,53 @@ async fn lock_with_days(
     participant_id: i32,
     days: impl IntoIterator<Item = NaiveDate>,
 ) -> ApiResult<Option<(enrollments::Model, Vec<StoredDay>)>> {
-    // In scope here only: it gives every type a `max`.
-    use sea_orm::sea_query::ExprTrait as _;
-
-    const DAY: [(&str, step_days::Column); 5] = [
-        ("stored_day", step_days::Column::Day),
-        ("stored_steps", step_days::Column::Steps),
-        ("stored_counted", step_days::Column::Counted),
-        ("stored_flagged", step_days::Column::Flagged),
-        ("stored_voided", step_days::Column::Voided),
-    ];
-    let days = Expr::col((step_days::Entity, step_days::Column::Day)).is_in(days);
     if db.get_database_backend() == DbBackend::Postgres {
         let Some(enrollment) = progress::lock_enrollment(db, campaign_id, participant_id).await? else {
             return Ok(None);
         };
         let stored = step_days::Entity::find()
             .select_only()
-            .columns(DAY.map(|(_, column)| column))
+            .columns([
+                step_days::Column::Day,
+                step_days::Column::Steps,
+                step_days::Column::Counted,
+                step_days::Column::Flagged,
+                step_days::Column::Voided,
+            ])
             .filter(step_days::Column::CampaignId.eq(campaign_id))
             .filter(step_days::Column::ParticipantId.eq(participant_id))
-            .filter(days)
+            .filter(step_days::Column::Day.is_in(days))
             .into_tuple()
             .all(db)
             .await?;
         return Ok(Some((enrollment, stored)));
     }
-    let mut q = Query::select();
-    q.columns(enrollments::Column::iter().map(|c| (enrollments::Entity, c)));
-    for (alias, column) in DAY {
-        q.expr_as(Expr::col((step_days::Entity, column)), Alias::new(alias));
-    }
-    q.from(enrollments::Entity)
-        .left_join(
-            step_days::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((step_days::Entity, step_days::Column::ParticipantId))
-                        .equals((enrollments::Entity, enrollments::Column::ParticipantId)),
-                )
-                .add(
-                    Expr::col((step_days::Entity, step_days::Column::CampaignId))
-                        .equals((enrollments::Entity, enrollments::Column::CampaignId)),
-                )
-                .add(days),
-        )
-        .and_where(Expr::col((enrollments::Entity, enrollments::Column::CampaignId)).eq(campaign_id))
-        .and_where(Expr::col((enrollments::Entity, enrollments::Column::ParticipantId)).eq(participant_id));
-    let rows = db.query_all(&q).await?;
-    let Some(first) = rows.first() else {
+    // The day rows come back as one JSON array: joined, every day row would repeat the
+    // enrollment's columns, and sqlx copies every value of every row (a month's sync
+    // brought ~750 values, and their allocations were the writer's largest cost).
+    let days: Vec<NaiveDate> = days.into_iter().collect();
+    let sql = "SELECT e.*, (SELECT json_group_array(json_array(d.day, d.steps, d.counted, d.flagged, d.voided)) \
+               FROM step_days d WHERE d.participant_id = e.participant_id AND d.campaign_id = e.campaign_id \
+               AND d.day IN (SELECT value FROM json_each(?))) AS stored_days \
+               FROM enrollments e WHERE e.campaign_id = ? AND e.participant_id = ?";
+    let values = [
+        serde_json::to_string(&days).map_err(anyhow::Error::from)?.into(),
+        campaign_id.into(),
+        participant_id.into(),
+    ];
+    let Some(row) = db
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
+        .await?
+    else {
         return Ok(None);
     };
-    let enrollment = enrollments::Model::from_query_result(first, "")?;
-    let mut stored = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if let Some(day) = row.try_get::<Option<NaiveDate>>("", DAY[0].0)? {
-            stored.push((
-                day,
-                row.try_get("", DAY[1].0)?,
-                row.try_get("", DAY[2].0)?,
-                row.try_get("", DAY[3].0)?,
-                row.try_get("", DAY[4].0)?,
-            ));
-        }
-    }
+    let enrollment = enrollments::Model::from_query_result(&row, "")?;
+    let stored: String = row.try_get("", "stored_days")?;
+    let stored: Vec<(NaiveDate, i64, i64, i64, i64)> = serde_json::from_str(&stored).map_err(anyhow::Error::from)?;
+    let stored = stored
+        .into_iter()
+        .map(|(day, steps, counted, flagged, voided)| (day, steps, counted, flagged != 0, voided != 0))
+        .collect();
     Ok(Some((enrollment, stored)))
 }
 
