@@ -542,7 +542,8 @@ pub async fn on_member_joined(
     let ctx = CampaignCtx::from_model(db, campaign.clone()).await?;
     let chain: Vec<i32> = cohort.chain(db).await?.iter().map(|c| c.id).collect();
     let now = Utc::now();
-    // The same statement shape as an upload's, so both lock a chain's rows in one order.
+    // In id order, as an upload batch takes them.
+    shared::lock_in_id_order(db, &chain).await?;
     let rows = cohorts::Entity::update_many()
         .col_expr(
             cohorts::Column::MemberCount,

@@ -143,23 +143,8 @@ impl CampaignShare<'_> {
         let marked = |c: &CohortShare| c.deferred && ctx.cohort_mode() && c.counts() && !c.changes.is_empty();
         let (moved, unmoved): (Vec<_>, Vec<_>) = self.cohorts.iter().partition(|(_, c)| c.counts());
         let mut rows = Vec::with_capacity(self.cohorts.len());
-        if db.get_database_backend() == DbBackend::Postgres && self.cohorts.len() > 1 {
-            // PostgreSQL locks an UPDATE's rows in the order it finds them, which is not the
-            // ids' once rows have new versions: two lanes writing overlapping sets of
-            // cohorts deadlocked. A locking read in id order takes them first.
-            let _locked: Vec<i32> = cohorts::Entity::find()
-                .select_only()
-                .column(cohorts::Column::Id)
-                .filter(cohorts::Column::Id.is_in(padded(&self.cohorts.keys().copied().collect::<Vec<_>>())))
-                .order_by_asc(cohorts::Column::Id)
-                .lock(LockType::Update)
-                .into_tuple()
-                .all(db)
-                .await?;
-        }
+        lock_in_id_order(db, &self.cohorts.keys().copied().collect::<Vec<_>>()).await?;
         if !moved.is_empty() {
-            // The statement's shape is the same for one chain as for a join's, so both take a
-            // chain's rows in one order (see `on_member_joined`).
             let mut update = cohorts::Entity::update_many();
             let marks: Vec<_> = moved.iter().filter(|(_, c)| marked(c)).collect();
             if let Some(mark) = stale_mark(&marks, marks.len() == moved.len()) {
@@ -203,6 +188,29 @@ impl CampaignShare<'_> {
         }
         upsert_campaign_days(db, ctx.campaign.id, &self.days).await
     }
+}
+
+/// Locks the cohorts `ids` in id order, on PostgreSQL, when there are several. PostgreSQL
+/// locks an UPDATE's rows in the order it meets them, which is not the ids' once rows have
+/// new versions: two upload lanes writing overlapping sets of cohorts deadlocked. Every
+/// writer of several cohorts (upload batches, joins) takes them through this first.
+///
+/// # Errors
+/// On database failure.
+pub async fn lock_in_id_order(db: &impl ConnectionTrait, ids: &[i32]) -> ApiResult<()> {
+    if db.get_database_backend() != DbBackend::Postgres || ids.len() < 2 {
+        return Ok(());
+    }
+    let _locked: Vec<i32> = cohorts::Entity::find()
+        .select_only()
+        .column(cohorts::Column::Id)
+        .filter(cohorts::Column::Id.is_in(padded(ids)))
+        .order_by_asc(cohorts::Column::Id)
+        .lock(LockType::Update)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(())
 }
 
 /// `CASE WHEN id = … THEN … ELSE 0 END`: each cohort's own increment, or the plain number
