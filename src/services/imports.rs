@@ -5,7 +5,7 @@
 //! campaign, a `YYYY-MM-DD` date, an integer step count). If any line is malformed the file
 //! is refused with 422 `csv_invalid` listing the lines, and nothing is stored. A well-formed
 //! file is then stored in one transaction through the same rules as the API (`judge_days`
-//! then `ingest_in`: max-merge, caps, flags, windows, unlocks); days those rules refuse
+//! then `ingest_together_in`: max-merge, caps, flags, windows, unlocks); days those rules refuse
 //! (outside the window, in the future, absurd counts) or that belong to a suspended
 //! participant are reported per line in `rejected`, exactly as an upload rejects one bad day
 //! and keeps the others.
@@ -31,7 +31,7 @@ use crate::{
         access, audit,
         csv_lines::{CsvLines, LineError, LineErrors, columns},
         ingest::{self, SOURCE_IMPORT},
-        progress::{CampaignCtx, CohortDates, Shared},
+        progress::{CampaignCtx, CohortDates},
     },
 };
 
@@ -218,19 +218,10 @@ where
 
     let txn = crate::db::begin_write(db).await?;
     report.participants = good.len();
-    // The cohorts' and campaign's rows are written once, after every participant's own.
-    let mut shared = Shared::default();
-    let mut stored = Vec::with_capacity(good.len());
-    for (participant_id, days) in &good {
-        let admitted = ingest::admit(&txn, &ctx, *participant_id, days).await?;
-        // An import's result is whole when it answers: unlock dates included.
-        let into =
-            ingest::store_admitted_into(&txn, &ctx, admitted, days, SOURCE_IMPORT, CohortDates::Now, &mut shared);
-        stored.push(Ok(into.await?));
-    }
-    let written = shared.write(&txn, chrono::Utc::now()).await?;
-    for outcome in ingest::finish_all(stored, &written) {
-        report.newly_unlocked += outcome?.newly.len();
+    // An import's result is whole when it answers: unlock dates included.
+    let uploads = good.iter().map(|(participant_id, days)| (*participant_id, days));
+    for outcome in ingest::ingest_together_in(&txn, &ctx, uploads, SOURCE_IMPORT, CohortDates::Now).await? {
+        report.newly_unlocked += outcome.newly.len();
     }
     audit::record(
         &txn,

@@ -89,6 +89,9 @@ pub struct UploadAnswer {
     pub accepted: Vec<AcceptedDay>,
     pub rejected: Vec<RejectedDay>,
     pub progress: ProgressView,
+    /// Stations this upload unlocked for its subject of record: the participant, or in
+    /// cohort modes their class. When several uploads of one class are stored in one
+    /// transaction, the class's new stations are listed in the last one's answer only.
     pub newly_unlocked: Vec<UnlockedStation>,
 }
 
@@ -374,11 +377,8 @@ pub async fn ingest(
     }
 }
 
-/// `ingest` inside an open transaction (also used by the CSV import and the simulator).
-///
-/// # Errors
-/// 403 `not_enrolled` / `participant_suspended`; on database failure.
-pub async fn ingest_in(
+/// `ingest` inside an open transaction.
+async fn ingest_in(
     db: &impl ConnectionTrait,
     ctx: &CampaignCtx,
     participant_id: i32,
@@ -386,8 +386,42 @@ pub async fn ingest_in(
     source: &str,
     dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
-    let admitted = admit(db, ctx, participant_id, good).await?;
-    store_admitted(db, ctx, admitted, good, source, dates).await
+    let mut outcomes = ingest_together_in(db, ctx, [(participant_id, good)], source, dates).await?;
+    outcomes
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("an upload stored nothing").into())
+}
+
+/// Stores several participants' judged days inside an open transaction, as one upload each
+/// (CSV imports, the simulator): what they add to their cohorts and the campaign's days is
+/// written once, after the last (see [`Shared`]). The outcomes are in the order given.
+///
+/// # Errors
+/// 403 `not_enrolled` / `participant_suspended` for any of them; on database failure.
+pub async fn ingest_together_in<'g>(
+    db: &impl ConnectionTrait,
+    ctx: &CampaignCtx,
+    uploads: impl IntoIterator<Item = (i32, &'g BTreeMap<NaiveDate, i64>)>,
+    source: &str,
+    dates: CohortDates,
+) -> ApiResult<Vec<IngestOutcome>> {
+    let mut shared = Shared::default();
+    let mut stored = Vec::new();
+    for (participant_id, good) in uploads {
+        let admitted = admit(db, ctx, participant_id, good).await?;
+        stored.push(Ok(store_admitted_into(
+            db,
+            ctx,
+            admitted,
+            good,
+            source,
+            dates,
+            &mut shared,
+        )
+        .await?));
+    }
+    let written = shared.write(db, Utc::now()).await?;
+    finish_all(stored, &written).into_iter().collect()
 }
 
 /// An enrollment [`admit`] has locked and let through, with what is stored of the days
@@ -491,39 +525,27 @@ async fn lock_with_days(
     Ok(Some((enrollment, stored)))
 }
 
-/// The rest of an ingestion, for an enrollment [`admit`] has locked and let through: the
-/// max-merge, caps and flags, totals and unlocks. Refuses nothing: an error here is the
-/// database's.
-///
-/// # Errors
-/// On database failure.
-pub async fn store_admitted(
-    db: &impl ConnectionTrait,
-    ctx: &CampaignCtx,
-    admitted: Admitted,
-    good: &BTreeMap<NaiveDate, i64>,
-    source: &str,
-    dates: CohortDates,
-) -> ApiResult<IngestOutcome> {
-    let mut shared = Shared::default();
-    let stored = store_admitted_into(db, ctx, admitted, good, source, dates, &mut shared).await?;
-    let written = shared.write(db, Utc::now()).await?;
-    stored.finish(&written, true)
-}
-
 /// An upload stored but for its share of its cohorts' and campaign's rows, which waits in a
 /// [`Shared`] to be written with those of the other uploads of the transaction.
 pub struct Stored {
     accepted: Vec<AcceptedDay>,
-    /// `None` for a replay: nothing changed.
-    own: Option<progress::Own>,
-    enrollment: Option<enrollments::Model>,
+    change: Change,
+}
+
+enum Change {
+    /// Every day was already stored with at least these steps: nothing changed.
+    Replay(enrollments::Model),
+    /// The participant's own part, applied.
+    Applied(progress::Own),
 }
 
 impl Stored {
     /// The participant's class, when the upload added to it.
     pub fn class_id(&self) -> Option<i32> {
-        self.own.as_ref().and_then(progress::Own::class_id)
+        match &self.change {
+            Change::Applied(own) => own.class_id(),
+            Change::Replay(_) => None,
+        }
     }
 
     /// The outcome once the shared rows are `written`; `reports` says whether this upload
@@ -532,8 +554,8 @@ impl Stored {
     /// # Errors
     /// When the upload's class is missing from `written`.
     pub fn finish(self, written: &Written, reports: bool) -> ApiResult<IngestOutcome> {
-        match (self.own, self.enrollment) {
-            (Some(own), _) => {
+        match self.change {
+            Change::Applied(own) => {
                 let applied = own.applied(written, reports)?;
                 Ok(IngestOutcome {
                     enrollment: applied.enrollment,
@@ -543,14 +565,13 @@ impl Stored {
                     changed: true,
                 })
             }
-            (None, Some(enrollment)) => Ok(IngestOutcome {
+            Change::Replay(enrollment) => Ok(IngestOutcome {
                 enrollment,
                 class: None,
                 accepted: self.accepted,
                 newly: Vec::new(),
                 changed: false,
             }),
-            (None, None) => Err(anyhow::anyhow!("a stored upload lost its enrollment").into()),
         }
     }
 }
@@ -577,7 +598,10 @@ pub fn finish_all(stored: Vec<ApiResult<Stored>>, written: &Written) -> Vec<ApiR
     outcomes
 }
 
-/// [`store_admitted`] but for the cohorts' and campaign's rows, gathered in `shared`.
+/// The rest of an ingestion, for an enrollment [`admit`] has locked and let through: the
+/// max-merge, caps and flags, the participant's totals and unlocks. What the upload adds to
+/// its cohorts and the campaign's days goes to `shared`, to be written with the other
+/// uploads of the transaction. Refuses nothing: an error here is the database's.
 ///
 /// # Errors
 /// On database failure.
@@ -666,15 +690,13 @@ pub async fn store_admitted_into<'a>(
     if deltas.is_empty() {
         return Ok(Stored {
             accepted,
-            own: None,
-            enrollment: Some(enrollment),
+            change: Change::Replay(enrollment),
         });
     }
     let own = progress::apply_own(db, ctx, &enrollment, &deltas, now, dates, shared).await?;
     Ok(Stored {
         accepted,
-        own: Some(own),
-        enrollment: None,
+        change: Change::Applied(own),
     })
 }
 

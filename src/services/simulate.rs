@@ -12,8 +12,8 @@ use crate::{
     error::{ApiError, ApiResult},
     models::{cohorts, enrollments, participants},
     services::{
-        ingest::{SOURCE_IMPORT, admit, store_admitted_into},
-        progress::{CampaignCtx, CohortDates, Shared, recompute_in, refresh_stale_cohorts},
+        ingest::{SOURCE_IMPORT, ingest_together_in},
+        progress::{CampaignCtx, CohortDates, recompute_in, refresh_stale_cohorts},
     },
 };
 
@@ -113,23 +113,13 @@ pub async fn run(
     };
     for chunk in ids.chunks(50) {
         let txn = crate::db::begin_write(db).await?;
+        let goods: Vec<(i32, BTreeMap<NaiveDate, i64>)> = chunk
+            .iter()
+            .map(|pid| (*pid, dates.iter().map(|d| (*d, realistic_steps(&mut rng))).collect()))
+            .collect();
         // The chunk's classes, colleges and campaign days are written once, at its end.
-        let mut shared = Shared::default();
-        for pid in chunk {
-            let good: BTreeMap<NaiveDate, i64> = dates.iter().map(|d| (*d, realistic_steps(&mut rng))).collect();
-            let admitted = admit(&txn, &ctx, *pid, &good).await?;
-            store_admitted_into(
-                &txn,
-                &ctx,
-                admitted,
-                &good,
-                SOURCE_IMPORT,
-                CohortDates::Deferred,
-                &mut shared,
-            )
-            .await?;
-        }
-        shared.write(&txn, Utc::now()).await?;
+        let uploads = goods.iter().map(|(pid, good)| (*pid, good));
+        ingest_together_in(&txn, &ctx, uploads, SOURCE_IMPORT, CohortDates::Deferred).await?;
         txn.commit().await?;
         bar.inc(chunk.len() as u64);
     }

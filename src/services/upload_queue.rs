@@ -219,8 +219,12 @@ async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResul
     };
     // A requester gone while its upload was being stored (a request timeout: on PostgreSQL,
     // while waiting for its enrollment's lock) has been told nothing is stored: the batch
-    // is rolled back and the others are stored alone.
-    if batch.iter().any(|job| job.reply.is_closed()) {
+    // is rolled back and the others are stored alone. One skipped or refused wrote nothing.
+    if batch
+        .iter()
+        .zip(&stored)
+        .any(|(job, s)| s.is_ok() && job.reply.is_closed())
+    {
         drop(txn.rollback().await);
         return Err(Failed::Abandoned);
     }

@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 mod shared;
-pub use shared::{Increment, Shared, Written};
+use shared::Increment;
+pub use shared::{Shared, Written};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -616,7 +617,7 @@ pub async fn apply_deltas(
 /// The participant's part of an upload, applied; its cohorts' share waits in a [`Shared`].
 pub struct Own {
     /// The enrollment with its new totals.
-    pub enrollment: enrollments::Model,
+    enrollment: enrollments::Model,
     /// Newly unlocked stations of the participant themselves, when stored.
     own_inserted: Vec<(i32, NaiveDate)>,
     /// The participant's class, when they have one.

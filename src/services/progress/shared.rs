@@ -29,7 +29,7 @@ use crate::{
 
 /// What one upload adds to each cohort of its chain.
 #[derive(Debug, Clone, Copy)]
-pub struct Increment {
+pub(super) struct Increment {
     pub counted: i64,
     pub steps: i64,
     /// +1 when the participant became active, -1 when they no longer are.
@@ -77,7 +77,7 @@ impl CohortShare {
 impl<'a> Shared<'a> {
     /// Adds one upload's `deltas` (its days) and `increment` (its totals) to every cohort of
     /// `chain` and to the campaign's days.
-    pub fn add(
+    pub(super) fn add(
         &mut self,
         ctx: &'a CampaignCtx,
         chain: &[i32],
