@@ -3,11 +3,8 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::{NaiveDate, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IntoActiveModel, NotSet,
-    QueryFilter, QuerySelect, Statement, sea_query::OnConflict,
-};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -393,8 +390,7 @@ async fn ingest_in(
 }
 
 /// Stores several participants' judged days inside an open transaction, as one upload each
-/// (CSV imports, the simulator): what they add to their cohorts and the campaign's days is
-/// written once, after the last (see [`Shared`]). The outcomes are in the order given.
+/// (CSV imports, the simulator): see [`store_together`]. The outcomes are in the order given.
 ///
 /// # Errors
 /// 403 `not_enrolled` / `participant_suspended` for any of them; on database failure.
@@ -405,50 +401,135 @@ pub async fn ingest_together_in<'g>(
     source: &str,
     dates: CohortDates,
 ) -> ApiResult<Vec<IngestOutcome>> {
-    let mut shared = Shared::default();
-    let mut stored = Vec::new();
-    for (participant_id, good) in uploads {
-        let admitted = admit(db, ctx, participant_id, good).await?;
-        stored.push(Ok(store_admitted_into(
-            db,
+    let uploads: Vec<ToStore<'_>> = uploads
+        .into_iter()
+        .map(|(participant_id, good)| ToStore {
             ctx,
-            admitted,
+            participant_id,
             good,
             source,
             dates,
-            &mut shared,
-        )
-        .await?));
+        })
+        .collect();
+    let mut shared = Shared::default();
+    let stored = store_together(db, &uploads, &mut shared).await?;
+    // A refusal fails them all (the caller rolls the transaction back).
+    let stored = stored.into_iter().collect::<ApiResult<Vec<_>>>()?;
+    let written = shared.write(db, progress::at_stored_precision(Utc::now())).await?;
+    finish_all(stored.into_iter().map(Ok).collect(), &written)
+        .into_iter()
+        .collect()
+}
+
+/// One participant's judged days, to be stored with other uploads in one transaction.
+#[derive(Clone, Copy)]
+pub struct ToStore<'a> {
+    pub ctx: &'a CampaignCtx,
+    pub participant_id: i32,
+    pub good: &'a BTreeMap<NaiveDate, i64>,
+    pub source: &'a str,
+    pub dates: CohortDates,
+}
+
+impl ToStore<'_> {
+    fn key(&self) -> (i32, i32) {
+        (self.ctx.campaign.id, self.participant_id)
     }
-    let written = shared.write(db, Utc::now()).await?;
-    finish_all(stored, &written).into_iter().collect()
 }
 
-/// An enrollment [`admit`] has locked and let through, with what is stored of the days
-/// being uploaded.
-pub struct Admitted {
-    enrollment: enrollments::Model,
-    stored: Vec<StoredDay>,
-}
-
-/// A stored day as the merge needs it: day, steps, counted, flagged, voided.
-type StoredDay = (NaiveDate, i64, i64, bool, bool);
-
-/// The first step of an ingestion: locks the participant's enrollment, reads the stored
-/// rows of the days in `good`, and refuses an enrollment that is
-/// missing or suspended. Writes nothing, so a refusal leaves the transaction as it was.
+/// Stores uploads inside an open transaction, set-based: one statement reads every
+/// enrollment (locked) with its stored days, one writes every new or grown day, one every
+/// enrollment's totals, whatever their number. The participants' own unlocks are read and
+/// written per upload, and only when a station may have moved. What the uploads add to their
+/// cohorts and the campaign's days goes to `shared`, to be written once after the last.
+///
+/// Stored this way, each upload sees those before it exactly as if they had committed on
+/// their own: uploads of different participants touch none of each other's rows, and a
+/// participant's second upload goes in a later round, after the first is written.
+///
+/// Per upload: what was stored, or its refusal (`not_enrolled`, `participant_suspended`),
+/// decided before anything is written, so a refused upload leaves the transaction as it
+/// was.
 ///
 /// # Errors
-/// 403 `not_enrolled` / `participant_suspended`; on database failure.
-pub async fn admit(
+/// On database failure: the transaction may hold part of the writes and must be rolled back.
+pub async fn store_together<'a>(
     db: &impl ConnectionTrait,
-    ctx: &CampaignCtx,
-    participant_id: i32,
-    good: &BTreeMap<NaiveDate, i64>,
-) -> ApiResult<Admitted> {
-    let (enrollment, stored) = lock_with_days(db, ctx.campaign.id, participant_id, good.keys().copied())
-        .await?
-        .ok_or_else(|| ApiError::forbidden("not_enrolled", "Join the campaign before uploading steps."))?;
+    uploads: &[ToStore<'a>],
+    shared: &mut Shared<'a>,
+) -> ApiResult<Vec<ApiResult<Stored>>> {
+    // Round r holds each participant's (r + 1)-th upload.
+    let mut seen = std::collections::HashMap::new();
+    let rounds: Vec<usize> = uploads
+        .iter()
+        .map(|u| {
+            let n = seen.entry(u.key()).or_insert(0_usize);
+            *n += 1;
+            *n - 1
+        })
+        .collect();
+    let mut results: Vec<Option<ApiResult<Stored>>> = uploads.iter().map(|_| None).collect();
+    for round in 0..seen.values().copied().max().unwrap_or(0) {
+        let members: Vec<usize> = (0..uploads.len()).filter(|&i| rounds[i] == round).collect();
+        store_round(db, uploads, &members, shared, &mut results).await?;
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| anyhow::anyhow!("an upload was left out of its transaction").into()))
+        .collect()
+}
+
+/// One round of [`store_together`]: the uploads `members`, of distinct participants.
+async fn store_round<'a>(
+    db: &impl ConnectionTrait,
+    uploads: &[ToStore<'a>],
+    members: &[usize],
+    shared: &mut Shared<'a>,
+    results: &mut [Option<ApiResult<Stored>>],
+) -> ApiResult<()> {
+    let now = progress::at_stored_precision(Utc::now());
+    let mut locked = lock_with_days(db, members.iter().map(|&i| &uploads[i])).await?;
+    let mut merged = Vec::with_capacity(members.len());
+    let mut writes = Vec::new();
+    for &i in members {
+        let u = &uploads[i];
+        match admit(locked.remove(&u.key())) {
+            Ok((enrollment, stored)) => {
+                let merge = merge(u, &enrollment, &stored, now);
+                writes.extend(merge.writes.iter().cloned());
+                merged.push((i, enrollment, merge));
+            }
+            Err(refusal) => results[i] = Some(Err(refusal)),
+        }
+    }
+    store_days(db, &writes, now).await?;
+    let mut owns = Vec::with_capacity(merged.len());
+    for (i, enrollment, merge) in merged {
+        let u = &uploads[i];
+        if merge.deltas.is_empty() {
+            results[i] = Some(Ok(Stored {
+                accepted: merge.accepted,
+                change: Change::Replay(enrollment),
+            }));
+            continue;
+        }
+        let own = progress::apply_own(db, u.ctx, &enrollment, &merge.deltas, now, u.dates, shared).await?;
+        owns.push((i, merge.accepted, own));
+    }
+    progress::write_totals(db, owns.iter().map(|(_, _, own)| own), now).await?;
+    for (i, accepted, own) in owns {
+        results[i] = Some(Ok(Stored {
+            accepted,
+            change: Change::Applied(own),
+        }));
+    }
+    Ok(())
+}
+
+/// Lets a locked enrollment through, or refuses one that is missing or suspended.
+fn admit(locked: Option<(enrollments::Model, Vec<StoredDay>)>) -> ApiResult<(enrollments::Model, Vec<StoredDay>)> {
+    let (enrollment, stored) =
+        locked.ok_or_else(|| ApiError::forbidden("not_enrolled", "Join the campaign before uploading steps."))?;
     if enrollment.status == enrollments::SUSPENDED {
         let reason = enrollment.suspend_reason.clone().unwrap_or_default();
         return Err(ApiError::forbidden(
@@ -456,73 +537,102 @@ pub async fn admit(
             format!("Your participation is suspended: {reason}"),
         ));
     }
-    Ok(Admitted { enrollment, stored })
+    Ok((enrollment, stored))
 }
 
-/// The enrollment of a participant in a campaign, locked so that uploads of one participant
-/// serialise, and its stored rows among `days`.
+/// A stored day as the merge needs it: day, steps, counted, flagged, voided.
+type StoredDay = (NaiveDate, i64, i64, bool, bool);
+
+/// The enrollments of `uploads`, locked so that uploads of one participant serialise, with
+/// their stored rows among the days uploaded, by (campaign, participant). The uploads' keys
+/// and days go as one JSON parameter, so that one statement text serves every batch.
 ///
 /// On SQLite `BEGIN IMMEDIATE` has already serialised every writer, and one statement reads
-/// both (the day rows, as one JSON array, through the `(participant_id, campaign_id, day)`
-/// unique index). On
-/// PostgreSQL the days need a statement of their own after the row lock: a locking read that
-/// waited for another upload sees the locked row as that upload committed it, but every
-/// other row of the statement as of the statement's start (READ COMMITTED), so a joined read
-/// of the days would miss what the other upload stored and count it twice.
-async fn lock_with_days(
+/// both (each enrollment's day rows as one JSON array: joined, every day row would repeat
+/// the enrollment's columns, and sqlx copies every value of every row). On PostgreSQL the
+/// enrollments are locked in id order, and the days need a statement of their own after
+/// the locks: a locking read that waited for another upload sees the locked row as that
+/// upload committed it, but every other row of the statement as of the statement's start
+/// (READ COMMITTED), so a joined read of the days would miss what the other upload stored
+/// and count it twice.
+async fn lock_with_days<'u, 'a: 'u>(
     db: &impl ConnectionTrait,
-    campaign_id: i32,
-    participant_id: i32,
-    days: impl IntoIterator<Item = NaiveDate>,
-) -> ApiResult<Option<(enrollments::Model, Vec<StoredDay>)>> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        let Some(enrollment) = progress::lock_enrollment(db, campaign_id, participant_id).await? else {
-            return Ok(None);
-        };
-        let stored = step_days::Entity::find()
-            .select_only()
-            .columns([
-                step_days::Column::Day,
-                step_days::Column::Steps,
-                step_days::Column::Counted,
-                step_days::Column::Flagged,
-                step_days::Column::Voided,
-            ])
-            .filter(step_days::Column::CampaignId.eq(campaign_id))
-            .filter(step_days::Column::ParticipantId.eq(participant_id))
-            .filter(step_days::Column::Day.is_in(days))
-            .into_tuple()
-            .all(db)
-            .await?;
-        return Ok(Some((enrollment, stored)));
+    uploads: impl Iterator<Item = &'u ToStore<'a>>,
+) -> ApiResult<std::collections::HashMap<(i32, i32), (enrollments::Model, Vec<StoredDay>)>> {
+    let keys: Vec<(i32, i32, Vec<NaiveDate>)> = uploads
+        .map(|u| (u.ctx.campaign.id, u.participant_id, u.good.keys().copied().collect()))
+        .collect();
+    let mut locked = std::collections::HashMap::with_capacity(keys.len());
+    if keys.is_empty() {
+        return Ok(locked);
     }
-    // The day rows come back as one JSON array: joined, every day row would repeat the
-    // enrollment's columns, and sqlx copies every value of every row (a month's sync
-    // brought ~750 values, and their allocations were the writer's largest cost).
-    let days: Vec<NaiveDate> = days.into_iter().collect();
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let pairs: Vec<(i32, i32)> = keys.iter().map(|(c, p, _)| (*c, *p)).collect();
+        let sql = "SELECT e.* FROM enrollments e WHERE (e.campaign_id, e.participant_id) IN \
+                   (SELECT (r->>0)::integer, (r->>1)::integer FROM jsonb_array_elements($1::jsonb) AS r) \
+                   ORDER BY e.id FOR UPDATE OF e";
+        let rows = enrollments::Model::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [to_json(&pairs)?.into()],
+        ))
+        .all(db)
+        .await?;
+        for e in rows {
+            locked.insert((e.campaign_id, e.participant_id), (e, Vec::new()));
+        }
+        let wanted: Vec<(i32, i32, NaiveDate)> = keys
+            .iter()
+            .flat_map(|(c, p, days)| days.iter().map(move |d| (*c, *p, *d)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(locked);
+        }
+        let sql = "SELECT d.campaign_id, d.participant_id, d.day, d.steps, d.counted, d.flagged, d.voided \
+                   FROM jsonb_array_elements($1::jsonb) AS r JOIN step_days d \
+                   ON d.participant_id = (r->>1)::integer AND d.campaign_id = (r->>0)::integer \
+                   AND d.day = (r->>2)::date";
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, [to_json(&wanted)?.into()]))
+            .await?;
+        for row in rows {
+            let (c, p, day, steps, counted, flagged, voided) =
+                row.try_get_many_by_index::<(i32, i32, NaiveDate, i64, i64, bool, bool)>()?;
+            if let Some((_, days)) = locked.get_mut(&(c, p)) {
+                days.push((day, steps, counted, flagged, voided));
+            }
+        }
+        return Ok(locked);
+    }
+    // `CROSS JOIN` keeps the uploads as the outer loop: one index lookup each.
     let sql = "SELECT e.*, (SELECT json_group_array(json_array(d.day, d.steps, d.counted, d.flagged, d.voided)) \
                FROM step_days d WHERE d.participant_id = e.participant_id AND d.campaign_id = e.campaign_id \
-               AND d.day IN (SELECT value FROM json_each(?))) AS stored_days \
-               FROM enrollments e WHERE e.campaign_id = ? AND e.participant_id = ?";
-    let values = [
-        serde_json::to_string(&days).map_err(anyhow::Error::from)?.into(),
-        campaign_id.into(),
-        participant_id.into(),
-    ];
-    let Some(row) = db
-        .query_one_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let enrollment = enrollments::Model::from_query_result(&row, "")?;
-    let stored: String = row.try_get("", "stored_days")?;
-    let stored: Vec<(NaiveDate, i64, i64, i64, i64)> = serde_json::from_str(&stored).map_err(anyhow::Error::from)?;
-    let stored = stored
-        .into_iter()
-        .map(|(day, steps, counted, flagged, voided)| (day, steps, counted, flagged != 0, voided != 0))
-        .collect();
-    Ok(Some((enrollment, stored)))
+               AND d.day IN (SELECT value FROM json_each(r.value, '$[2]'))) AS stored_days \
+               FROM json_each(?) AS r CROSS JOIN enrollments e \
+               ON e.campaign_id = json_extract(r.value, '$[0]') AND e.participant_id = json_extract(r.value, '$[1]')";
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [to_json(&keys)?.into()]))
+        .await?;
+    for row in rows {
+        let enrollment = enrollments::Model::from_query_result(&row, "")?;
+        let stored: String = row.try_get("", "stored_days")?;
+        let stored: Vec<(NaiveDate, i64, i64, i64, i64)> =
+            serde_json::from_str(&stored).map_err(anyhow::Error::from)?;
+        let stored = stored
+            .into_iter()
+            .map(|(day, steps, counted, flagged, voided)| (day, steps, counted, flagged != 0, voided != 0))
+            .collect();
+        locked.insert(
+            (enrollment.campaign_id, enrollment.participant_id),
+            (enrollment, stored),
+        );
+    }
+    Ok(locked)
+}
+
+fn to_json(value: &impl Serialize) -> ApiResult<String> {
+    Ok(serde_json::to_string(value).map_err(anyhow::Error::from)?)
 }
 
 /// An upload stored but for its share of its cohorts' and campaign's rows, which waits in a
@@ -598,44 +708,36 @@ pub fn finish_all(stored: Vec<ApiResult<Stored>>, written: &Written) -> Vec<ApiR
     outcomes
 }
 
-/// The rest of an ingestion, for an enrollment [`admit`] has locked and let through: the
-/// max-merge, caps and flags, the participant's totals and unlocks. What the upload adds to
-/// its cohorts and the campaign's days goes to `shared`, to be written with the other
-/// uploads of the transaction. Refuses nothing: an error here is the database's.
-///
-/// # Errors
-/// On database failure.
-pub async fn store_admitted_into<'a>(
-    db: &impl ConnectionTrait,
-    ctx: &'a CampaignCtx,
-    admitted: Admitted,
-    good: &BTreeMap<NaiveDate, i64>,
-    source: &str,
-    dates: CohortDates,
-    shared: &mut Shared<'a>,
-) -> ApiResult<Stored> {
-    let Admitted { enrollment, stored } = admitted;
-    let participant_id = enrollment.participant_id;
+/// What an upload changes, decided from what is stored: the day rows to write, the
+/// changes to the participant's days, and the answer's days.
+struct Merge {
+    writes: Vec<step_days::Model>,
+    deltas: Vec<DayDelta>,
+    accepted: Vec<AcceptedDay>,
+}
+
+/// The max-merge of an upload's days into the `stored` ones, with caps and flags. Refuses
+/// nothing and writes nothing. New days and grown days are written as whole rows (see
+/// [`store_days`]); a stored day keeps its id, creation time and void state.
+fn merge(u: &ToStore<'_>, enrollment: &enrollments::Model, stored: &[StoredDay], now: DateTime<Utc>) -> Merge {
+    let ctx = u.ctx;
     let cap = i64::from(ctx.campaign.daily_step_cap);
     let flag_over = i64::from(ctx.campaign.flag_steps_over);
-    let now = Utc::now();
     let mut deltas = Vec::new();
-    // New days and grown days go in with one upsert (a first WeRun sync brings a month); a
-    // stored day keeps its id, creation time and void state (see `store_days`).
     let mut writes = Vec::new();
-    let mut accepted = Vec::with_capacity(good.len());
-    for (&day, &steps) in good {
+    let mut accepted = Vec::with_capacity(u.good.len());
+    for (&day, &steps) in u.good {
         let counted = conversion::counted(steps, cap);
         let flagged = conversion::is_flagged(steps, flag_over);
         let write = |flagged: bool| step_days::Model {
             id: 0,
             campaign_id: ctx.campaign.id,
-            participant_id,
+            participant_id: u.participant_id,
             enrollment_id: enrollment.id,
             day,
             steps,
             counted,
-            source: source.to_owned(),
+            source: u.source.to_owned(),
             flagged,
             voided: false,
             void_reason: None,
@@ -686,51 +788,62 @@ pub async fn store_admitted_into<'a>(
             }),
         }
     }
-    store_days(db, writes).await?;
-    if deltas.is_empty() {
-        return Ok(Stored {
-            accepted,
-            change: Change::Replay(enrollment),
-        });
-    }
-    let own = progress::apply_own(db, ctx, &enrollment, &deltas, now, dates, shared).await?;
-    Ok(Stored {
+    Merge {
+        writes,
+        deltas,
         accepted,
-        change: Change::Applied(own),
-    })
+    }
 }
 
-/// Writes new and grown days in one statement. Rows already stored keep their id, creation
-/// time and void state (only steps, counted, flag, source and update time are written); the
-/// caller has read them under the enrollment's lock, so each row here is exactly the day's
-/// new value.
-async fn store_days(db: &impl ConnectionTrait, rows: Vec<step_days::Model>) -> ApiResult<()> {
+/// Writes new and grown days in one statement, their rows as one JSON parameter. Rows
+/// already stored keep their id, creation time and void state (only steps, counted, flag,
+/// source and update time are written); the caller has read them under the enrollments'
+/// locks, so each row here is exactly the day's new value.
+async fn store_days(db: &impl ConnectionTrait, rows: &[step_days::Model], now: DateTime<Utc>) -> ApiResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let rows = rows.into_iter().map(|r| {
-        let mut row = r.into_active_model();
-        row.id = NotSet;
-        row
-    });
-    step_days::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([
-                step_days::Column::ParticipantId,
-                step_days::Column::CampaignId,
-                step_days::Column::Day,
-            ])
-            .update_columns([
-                step_days::Column::Steps,
-                step_days::Column::Counted,
-                step_days::Column::Flagged,
-                step_days::Column::Source,
-                step_days::Column::UpdatedAt,
-            ])
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    let backend = db.get_database_backend();
+    let rows_of = match backend {
+        DbBackend::Postgres => {
+            "SELECT (r->>0)::integer, (r->>1)::integer, (r->>2)::integer, (r->>3)::date, (r->>4)::bigint, \
+             (r->>5)::bigint, r->>6, (r->>7)::boolean, false, NULL, $2, $2 FROM jsonb_array_elements($1::jsonb) AS r"
+        }
+        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        _ => {
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+             json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), \
+             json_extract(value, '$[6]'), json_extract(value, '$[7]'), 0, NULL, ?2, ?2 FROM json_each(?1) WHERE true"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO step_days (campaign_id, participant_id, enrollment_id, day, steps, counted, source, flagged, \
+         voided, void_reason, created_at, updated_at) {rows_of} \
+         ON CONFLICT (participant_id, campaign_id, day) DO UPDATE SET steps = excluded.steps, \
+         counted = excluded.counted, flagged = excluded.flagged, source = excluded.source, \
+         updated_at = excluded.updated_at"
+    );
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.campaign_id,
+                r.participant_id,
+                r.enrollment_id,
+                r.day,
+                r.steps,
+                r.counted,
+                &r.source,
+                r.flagged,
+            )
+        })
+        .collect();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [to_json(&rows)?.into(), now.into()],
+    ))
+    .await?;
     Ok(())
 }
 

@@ -40,8 +40,8 @@ use crate::{
     error::{ApiError, ApiResult},
     metrics::Metrics,
     services::{
-        ingest::{self, IngestOutcome},
-        progress::{CampaignCtx, CohortDates, Shared},
+        ingest::{self, IngestOutcome, ToStore},
+        progress::{self, CampaignCtx, CohortDates, Shared},
     },
 };
 
@@ -182,35 +182,42 @@ enum Failed {
 /// uploads add to their cohorts and the campaign's days is written once, after the last.
 async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResult<IngestOutcome>>, Failed> {
     let txn = crate::db::begin_write(db).await.map_err(|e| Failed::Begin(e.into()))?;
+    // The lock may have been long in coming: a requester gone by now is not served.
+    let live: Vec<&Job> = batch.iter().filter(|job| !job.reply.is_closed()).collect();
+    let uploads: Vec<ToStore<'_>> = live
+        .iter()
+        .map(|job| {
+            let u = &job.upload;
+            ToStore {
+                ctx: &u.ctx,
+                participant_id: u.participant_id,
+                good: &u.good,
+                source: &u.source,
+                dates: u.dates,
+            }
+        })
+        .collect();
     let mut shared = Shared::default();
-    let mut stored = Vec::with_capacity(batch.len());
-    for job in batch {
-        // The lock may have been long in coming: a requester gone by now is not served.
-        if job.reply.is_closed() {
-            stored.push(Err(ApiError::timeout("The request was given up before its turn.")));
-            continue;
+    let mut stored_live = match ingest::store_together(&txn, &uploads, &mut shared).await {
+        Ok(stored) => stored.into_iter(),
+        Err(e) => {
+            drop(txn.rollback().await);
+            return Err(Failed::Later(e));
         }
-        let u = &job.upload;
-        // A refusal has written nothing (see `ingest::admit`); anything else may have.
-        let outcome = match ingest::admit(&txn, &u.ctx, u.participant_id, &u.good).await {
-            Ok(admitted) => {
-                ingest::store_admitted_into(&txn, &u.ctx, admitted, &u.good, &u.source, u.dates, &mut shared).await
+    };
+    let stored: Vec<_> = batch
+        .iter()
+        .map(|job| {
+            if live.iter().any(|l| std::ptr::eq(*l, job)) {
+                stored_live
+                    .next()
+                    .unwrap_or_else(|| Err(anyhow::anyhow!("an upload was left out of its batch").into()))
+            } else {
+                Err(ApiError::timeout("The request was given up before its turn."))
             }
-            Err(refusal) if refusal.is_refusal() => {
-                stored.push(Err(refusal));
-                continue;
-            }
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(outcome) => stored.push(Ok(outcome)),
-            Err(e) => {
-                drop(txn.rollback().await);
-                return Err(Failed::Later(e));
-            }
-        }
-    }
-    let written = match shared.write(&txn, Utc::now()).await {
+        })
+        .collect();
+    let written = match shared.write(&txn, progress::at_stored_precision(Utc::now())).await {
         Ok(written) => written,
         Err(e) => {
             drop(txn.rollback().await);

@@ -80,14 +80,21 @@ async fn apply_together(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: C
         rest = tail;
         let txn = longmarch::db::begin_write(&app.db).await.expect("begin");
         let mut shared = Shared::default();
-        let mut stored = Vec::new();
-        for upload in batch {
-            let good = good_of(upload);
-            let admitted = ingest::admit(&txn, &ctx, ids[upload.0], &good).await.expect("admit");
-            let into =
-                ingest::store_admitted_into(&txn, &ctx, admitted, &good, ingest::SOURCE_MANUAL, dates, &mut shared);
-            stored.push(Ok(into.await.expect("store")));
-        }
+        let goods: Vec<_> = batch.iter().map(good_of).collect();
+        let to_store: Vec<_> = batch
+            .iter()
+            .zip(&goods)
+            .map(|(upload, good)| ingest::ToStore {
+                ctx: &ctx,
+                participant_id: ids[upload.0],
+                good,
+                source: ingest::SOURCE_MANUAL,
+                dates,
+            })
+            .collect();
+        let stored = ingest::store_together(&txn, &to_store, &mut shared)
+            .await
+            .expect("store");
         let written = shared.write(&txn, chrono::Utc::now()).await.expect("write");
         txn.commit().await.expect("commit");
         for outcome in ingest::finish_all(stored, &written) {

@@ -608,8 +608,10 @@ pub async fn apply_deltas(
     now: DateTime<Utc>,
     dates: CohortDates,
 ) -> ApiResult<Applied> {
+    let now = at_stored_precision(now);
     let mut shared = Shared::default();
     let own = apply_own(db, ctx, enrollment, deltas, now, dates, &mut shared).await?;
+    write_totals(db, [&own], now).await?;
     let written = shared.write(db, now).await?;
     own.applied(&written, true)
 }
@@ -660,11 +662,80 @@ impl Own {
     }
 }
 
+/// `now` as the database keeps it (PostgreSQL's timestamps hold microseconds), so that a
+/// row built in memory equals the row stored.
+pub fn at_stored_precision(now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    now.trunc_subsecs(6)
+}
+
+/// Writes the enrollments of `owns` (their totals, stations and update time `now`) in one
+/// statement, their rows as one JSON parameter, so that one statement text serves every
+/// count.
+///
+/// # Errors
+/// On database failure.
+pub async fn write_totals<'o>(
+    db: &impl ConnectionTrait,
+    owns: impl IntoIterator<Item = &'o Own>,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    type Row = (i32, i64, i64, i32, i64, i32, Option<NaiveDate>, Option<NaiveDate>);
+    let rows: Vec<Row> = owns
+        .into_iter()
+        .map(|own| {
+            let e = &own.enrollment;
+            (
+                e.id,
+                e.total_steps,
+                e.total_counted,
+                e.days_active,
+                e.metres,
+                e.stations_reached,
+                e.last_reached_on,
+                e.finished_on,
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE enrollments AS e SET total_steps = (r->>1)::bigint, total_counted = (r->>2)::bigint, \
+             days_active = (r->>3)::integer, metres = (r->>4)::bigint, stations_reached = (r->>5)::integer, \
+             last_reached_on = (r->>6)::date, finished_on = (r->>7)::date, updated_at = $2 \
+             FROM jsonb_array_elements($1::jsonb) AS r WHERE e.id = (r->>0)::integer"
+        }
+        _ => {
+            "UPDATE enrollments SET total_steps = json_extract(r.value, '$[1]'), \
+             total_counted = json_extract(r.value, '$[2]'), days_active = json_extract(r.value, '$[3]'), \
+             metres = json_extract(r.value, '$[4]'), stations_reached = json_extract(r.value, '$[5]'), \
+             last_reached_on = json_extract(r.value, '$[6]'), finished_on = json_extract(r.value, '$[7]'), \
+             updated_at = ?2 FROM json_each(?1) AS r WHERE enrollments.id = json_extract(r.value, '$[0]')"
+        }
+    };
+    let json = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;
+    let result = db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [json.into(), now.into()],
+        ))
+        .await?;
+    if result.rows_affected() != rows.len() as u64 {
+        return Err(anyhow::anyhow!("{} of {} enrollments were written", result.rows_affected(), rows.len()).into());
+    }
+    Ok(())
+}
+
 /// Applies per-day deltas of one participant to their own totals and unlocks, and adds
 /// the increments of their cohorts (every level) and of the campaign's days to `shared`.
 /// The participant's whole series is read only when their own stations may have changed
 /// (a station crossed, or a day before the latest one changed) and some day was recorded
-/// before.
+/// before. The enrollment row is computed, not written: [`write_totals`] writes it, with
+/// those of the transaction's other uploads, and `now` should be [`at_stored_precision`].
 ///
 /// # Errors
 /// On database failure.
@@ -688,13 +759,14 @@ pub async fn apply_own<'a>(
     };
     let total_counted = enrollment.total_counted + d_counted;
 
-    // The participant: totals and own unlocks.
-    let mut active = enrollment.clone().into_active_model();
-    active.total_counted = Set(total_counted);
-    active.total_steps = Set(enrollment.total_steps + d_steps);
-    active.days_active = Set(days_active);
+    // The participant: totals and own unlocks. The row itself is written with the other
+    // uploads' of the transaction ([`write_totals`]).
+    let mut updated = enrollment.clone();
+    updated.total_counted = total_counted;
+    updated.total_steps = enrollment.total_steps + d_steps;
+    updated.days_active = days_active;
     let metres = ctx.participant_metres(total_counted);
-    active.metres = Set(metres);
+    updated.metres = metres;
     let reached_now = ctx.marks.partition_point(|m| m.metres <= metres);
     let stored = usize::try_from(enrollment.stations_reached).unwrap_or(0);
     let shifted = may_shift(deltas, enrollment.last_reached_on);
@@ -721,12 +793,12 @@ pub async fn apply_own<'a>(
             .await?;
         }
         let (count, last, finished) = reached_summary(ctx, &reached);
-        active.stations_reached = Set(count);
-        active.last_reached_on = Set(last);
-        active.finished_on = Set(finished);
+        updated.stations_reached = count;
+        updated.last_reached_on = last;
+        updated.finished_on = finished;
     }
-    active.updated_at = Set(now);
-    let enrollment = active.update(db).await?;
+    updated.updated_at = now;
+    let enrollment = updated;
 
     let chain = match enrollment.cohort_id.and_then(|id| ctx.chain_ids(id)) {
         Some(ids) => ids,
