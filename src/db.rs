@@ -66,11 +66,43 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
         });
+        opts.map_sqlx_sqlite_pool_opts(|o| o.after_connect(|conn, _| Box::pin(stable_query_plans(conn))));
     }
     let db = connect_pool(opts, settings)
         .await
         .with_context(|| format!("cannot connect to the database ({})", redact(&url)))?;
     Ok(db)
+}
+
+/// Turns on SQLite's query planner stability guarantee (QPSG) for a new connection.
+///
+/// Without it, SQLite (since 3.45) plans `LIMIT ?` with the bound value and marks the
+/// statement to be compiled again whenever that parameter is bound anew. sea-orm binds every
+/// limit, `.one()`'s `LIMIT 1` included, so each such statement was parsed and planned again
+/// on every run, its cached preparation wasted: `sqlite3Reprepare` took 12 % of the process's
+/// CPU under the upload benchmark (`perf`, see README "Performance"). With QPSG a
+/// statement's plan never depends on bound values; none of ours needs it to (the limits are
+/// small, and no table has `ANALYZE` statistics for values to be weighed against).
+async fn stable_query_plans(conn: &mut sea_orm::sqlx::SqliteConnection) -> Result<(), sea_orm::sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is this connection's open handle, locked for the call; the option takes
+    // an int and an optional out-pointer for the new setting, here null.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1_i32,
+            std::ptr::null_mut::<i32>(),
+        )
+    };
+    if rc == libsqlite3_sys::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sea_orm::sqlx::Error::Configuration(
+            format!("SQLite refused the query planner stability guarantee (code {rc})").into(),
+        ))
+    }
 }
 
 /// Opens the pool, trying again until `connect_timeout_ms` has passed when:

@@ -371,3 +371,33 @@ fn migrate_command_creates_the_schema_in_a_fresh_sqlite_file() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
     assert!(path.exists(), "the directory and the file are created");
 }
+
+/// Every pooled SQLite connection has the query planner stability guarantee on: without
+/// it, each statement with a bound `LIMIT` (every `.one()`) is compiled again at every run.
+#[tokio::test]
+async fn sqlite_connections_keep_their_query_plans_whatever_the_bound_values() {
+    let app = spawn_app().await;
+    if app.database.is_postgres() {
+        return;
+    }
+    let pool = app.db.get_sqlite_connection_pool();
+    let mut held = Vec::new();
+    for _ in 0..app.settings.database.pool_size() {
+        held.push(pool.acquire().await.expect("a pooled connection"));
+    }
+    for conn in &mut held {
+        let mut handle = conn.lock_handle().await.expect("the connection's handle");
+        let mut on = -1_i32;
+        // SAFETY: the handle is open and locked for the call; -1 only reads the setting.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1_i32,
+                &raw mut on,
+            )
+        };
+        assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+        assert_eq!(on, 1, "QPSG is off on a pooled connection");
+    }
+}
