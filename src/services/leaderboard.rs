@@ -15,8 +15,8 @@ use std::{
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationDef, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationDef, Select,
     sea_query::{Expr, ExprTrait, NullOrdering, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -136,7 +136,7 @@ impl From<&BoardRow> for Me {
 /// 404 `campaign_not_found`; 403 `not_enrolled`, `board_token_scope`; on database failure.
 #[tracing::instrument(skip(db, campaigns, boards, viewer), fields(campaign = %slug))]
 pub async fn open(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     campaigns: &CampaignCache,
     boards: &BoardCache,
     viewer: &Viewer,
@@ -631,7 +631,7 @@ impl Audience {
 /// 400 `invalid_query`; 404 `cohort_not_found`; on database failure.
 #[tracing::instrument(skip(db, boards, audience, query), fields(campaign = %audience.ctx.campaign.slug))]
 pub async fn participants_board(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     boards: &BoardCache,
     audience: &Audience,
     query: BoardQuery,
@@ -687,7 +687,7 @@ pub struct MyRank {
 /// # Errors
 /// 403 `participant_only`, `participant_suspended`; on database failure.
 #[tracing::instrument(skip(db, boards, audience), fields(campaign = %audience.ctx.campaign.slug))]
-pub async fn my_rank(db: &impl ConnectionTrait, boards: &BoardCache, audience: &Audience) -> ApiResult<MyRank> {
+pub async fn my_rank(db: &DatabaseConnection, boards: &BoardCache, audience: &Audience) -> ApiResult<MyRank> {
     let me = audience
         .me
         .as_ref()

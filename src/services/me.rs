@@ -1,7 +1,7 @@
 //! A participant's own views of a campaign: progress, milestones and step days.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -71,7 +71,7 @@ pub async fn enrollment_of(
 /// # Errors
 /// On database failure.
 pub async fn rank_of(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     boards: &BoardCache,
     campaign_id: i32,
     counted: i64,
@@ -85,7 +85,7 @@ pub async fn rank_of(
 /// # Errors
 /// On database failure.
 pub async fn progress_view(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     boards: &BoardCache,
     ctx: &CampaignCtx,
     e: &enrollments::Model,
@@ -103,7 +103,7 @@ pub async fn progress_view(
 /// # Errors
 /// On database failure (refreshing the board).
 pub async fn progress_view_with(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     boards: &BoardCache,
     ctx: &CampaignCtx,
     e: &enrollments::Model,
@@ -280,7 +280,7 @@ pub async fn steps(db: &impl ConnectionTrait, ctx: &CampaignCtx, participant_id:
 /// # Errors
 /// 403 `not_enrolled`; on database failure.
 pub async fn progress(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     boards: &BoardCache,
     ctx: &CampaignCtx,
     participant_id: i32,
