@@ -320,19 +320,9 @@ where
     F::Output: Send + 'static,
 {
     static WRITER: OnceLock<tokio::runtime::Handle> = OnceLock::new();
-    let runtime = WRITER.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("cannot start the writers' runtime: {e}"));
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new()
-            .name("longmarch-writer".to_owned())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))
-            .unwrap_or_else(|e| panic!("cannot start the writers' thread: {e}"));
-        handle
-    });
-    runtime.spawn(work)
+    WRITER
+        .get_or_init(|| crate::threads::start("longmarch-writer"))
+        .spawn(work)
 }
 
 /// True once the pool has been closed (the server is shutting down): background work stops.

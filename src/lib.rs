@@ -19,6 +19,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod threads;
 pub mod timeouts;
 
 pub use error::{ApiError, ApiResult};

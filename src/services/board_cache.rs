@@ -307,19 +307,9 @@ where
     F::Output: Send + 'static,
 {
     static BOARDS: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
-    let runtime = BOARDS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("cannot start the boards' runtime: {e}"));
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new()
-            .name("longmarch-boards".to_owned())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))
-            .unwrap_or_else(|e| panic!("cannot start the boards' thread: {e}"));
-        handle
-    });
-    runtime.spawn(work)
+    BOARDS
+        .get_or_init(|| crate::threads::start("longmarch-boards"))
+        .spawn(work)
 }
 
 #[cfg(test)]
