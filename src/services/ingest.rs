@@ -568,54 +568,37 @@ async fn lock_with_days<'u, 'a: 'u>(
     }
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
-        // `= ANY` of arrays: an index scan however few statistics the planner has (a join
-        // to the JSON rows could be planned as a scan of the whole table: the simulator's
-        // chunks took 25 % longer). With several campaigns in a batch this may lock and
-        // read a few rows more (a participant's enrollment in another campaign of the
-        // batch), all in this participant's own lane.
-        let ids = |f: fn(&(i32, i32, Vec<NaiveDate>)) -> i32| -> ApiResult<String> {
-            to_json(&keys.iter().map(f).collect::<Vec<i32>>())
-        };
-        let (participants, campaigns) = (ids(|k| k.1)?, ids(|k| k.0)?);
-        let any = |n: usize, ty: &str| format!("ANY(ARRAY(SELECT (jsonb_array_elements_text(${n}::jsonb))::{ty}))");
-        let sql = format!(
-            "SELECT e.* FROM enrollments e WHERE e.participant_id = {} AND e.campaign_id = {} \
-             ORDER BY e.id FOR UPDATE",
-            any(1, "integer"),
-            any(2, "integer")
-        );
+        let pairs: Vec<(i32, i32)> = keys.iter().map(|(c, p, _)| (*c, *p)).collect();
+        let sql = "SELECT e.* FROM enrollments e WHERE (e.campaign_id, e.participant_id) IN \
+                   (SELECT (r->>0)::integer, (r->>1)::integer FROM jsonb_array_elements($1::jsonb) AS r) \
+                   ORDER BY e.id FOR UPDATE OF e";
         let rows = enrollments::Model::find_by_statement(Statement::from_sql_and_values(
             backend,
             sql,
-            [participants.clone().into(), campaigns.clone().into()],
+            [to_json(&pairs)?.into()],
         ))
         .all(db)
         .await?;
-        let wanted: std::collections::HashSet<(i32, i32)> = keys.iter().map(|(c, p, _)| (*c, *p)).collect();
         for e in rows {
-            if wanted.contains(&(e.campaign_id, e.participant_id)) {
-                locked.insert((e.campaign_id, e.participant_id), (e, Vec::new()));
-            }
+            locked.insert((e.campaign_id, e.participant_id), (e, Vec::new()));
         }
-        let days: std::collections::BTreeSet<NaiveDate> = keys.iter().flat_map(|(_, _, d)| d.iter().copied()).collect();
-        if days.is_empty() {
+        let wanted: Vec<(i32, i32, NaiveDate)> = keys
+            .iter()
+            .flat_map(|(c, p, days)| days.iter().map(move |d| (*c, *p, *d)))
+            .collect();
+        if wanted.is_empty() {
             return Ok(locked);
         }
-        let sql = format!(
-            "SELECT d.campaign_id, d.participant_id, d.day, d.steps, d.counted, d.flagged, d.voided \
-             FROM step_days d WHERE d.participant_id = {} AND d.campaign_id = {} AND d.day = {}",
-            any(1, "integer"),
-            any(2, "integer"),
-            any(3, "date")
-        );
-        let values = [participants.into(), campaigns.into(), to_json(&days)?.into()];
+        let sql = "SELECT d.campaign_id, d.participant_id, d.day, d.steps, d.counted, d.flagged, d.voided \
+                   FROM jsonb_array_elements($1::jsonb) AS r JOIN step_days d \
+                   ON d.participant_id = (r->>1)::integer AND d.campaign_id = (r->>0)::integer \
+                   AND d.day = (r->>2)::date";
         let rows = db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, [to_json(&wanted)?.into()]))
             .await?;
         for row in rows {
             let (c, p, day, steps, counted, flagged, voided) =
                 row.try_get_many_by_index::<(i32, i32, NaiveDate, i64, i64, bool, bool)>()?;
-            // A day of the union that this participant did not send is never looked up.
             if let Some((_, days)) = locked.get_mut(&(c, p)) {
                 days.push((day, steps, counted, flagged, voided));
             }
