@@ -8,15 +8,16 @@
 //! from its update to the commit, so uploads in their own transactions queue on those rows.
 //!
 //! Here a lane's task takes every upload waiting when its turn comes (up to [`MAX_BATCH`])
-//! and stores them one after the other in one transaction. Each sees those before it exactly
-//! as if they had committed on their own; what they add to their cohorts and the campaign's
+//! and stores them in one transaction, set-based: one statement for all their enrollments
+//! and stored days, one for their days, one for their totals ([`ingest::store_together`]).
+//! Each sees those before it exactly as if they had committed on their own; what they add to their cohorts and the campaign's
 //! days is gathered and written once, just before the commit ([`Shared`]), so
 //! what is stored is what separate transactions would have stored. SQLite has one lane, on
 //! the writers' thread (see [`crate::db::spawn_on_writer`]); PostgreSQL [`POSTGRES_LANES`],
 //! a participant always in the same one.
 //!
 //! Refusals (not enrolled, suspended) are decided before an upload writes anything
-//! ([`ingest::admit`]), so a refused upload leaves the shared transaction intact. Any other
+//! ([`ingest::store_together`]), so a refused upload leaves the shared transaction intact. Any other
 //! failure rolls the whole batch back, and each of its uploads then runs alone in its own
 //! transaction, as without the queue: one bad upload costs the others a retry, never their
 //! data. When no write transaction can be begun in time (another process holds the lock past
