@@ -495,8 +495,8 @@ async fn store_round<'a>(
         let u = &uploads[i];
         match admit(locked.remove(&u.key())) {
             Ok((enrollment, stored)) => {
-                let merge = merge(u, &enrollment, &stored, now);
-                writes.extend(merge.writes.iter().cloned());
+                let mut merge = merge(u, &enrollment, &stored, now);
+                writes.append(&mut merge.writes);
                 merged.push((i, enrollment, merge));
             }
             Err(refusal) => results[i] = Some(Err(refusal)),

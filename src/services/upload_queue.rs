@@ -184,10 +184,12 @@ enum Failed {
 async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResult<IngestOutcome>>, Failed> {
     let txn = crate::db::begin_write(db).await.map_err(|e| Failed::Begin(e.into()))?;
     // The lock may have been long in coming: a requester gone by now is not served.
-    let live: Vec<&Job> = batch.iter().filter(|job| !job.reply.is_closed()).collect();
-    let uploads: Vec<ToStore<'_>> = live
+    let live: Vec<bool> = batch.iter().map(|job| !job.reply.is_closed()).collect();
+    let uploads: Vec<ToStore<'_>> = batch
         .iter()
-        .map(|job| {
+        .zip(&live)
+        .filter(|(_, live)| **live)
+        .map(|(job, _)| {
             let u = &job.upload;
             ToStore {
                 ctx: &u.ctx,
@@ -206,10 +208,10 @@ async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResul
             return Err(Failed::Later(e));
         }
     };
-    let stored: Vec<_> = batch
+    let stored: Vec<_> = live
         .iter()
-        .map(|job| {
-            if live.iter().any(|l| std::ptr::eq(*l, job)) {
+        .map(|&live| {
+            if live {
                 stored_live
                     .next()
                     .unwrap_or_else(|| Err(anyhow::anyhow!("an upload was left out of its batch").into()))
