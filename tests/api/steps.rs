@@ -730,3 +730,64 @@ async fn a_replayed_upload_stores_nothing_and_says_so() {
     assert!(!outcome(3000).await, "a lower count merges to the stored maximum");
     assert!(outcome(6000).await, "a higher count is a change");
 }
+
+/// The statement that adds a batch's steps to its cohorts computes their metres too
+/// (`CampaignCtx::cohort_metres_sql`), next to other bound values, in every mode: a metres
+/// left wrong there is put right by one more UPDATE per cohort, in every upload batch.
+#[tokio::test]
+async fn the_cohorts_update_computes_their_metres_in_every_mode() {
+    use longmarch::{domain::conversion::ProgressMode, services::progress::CampaignCtx};
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let app = spawn_app().await;
+    member(&app, "o_metres_a", "DEMO01").await;
+    member(&app, "o_metres_b", "DEMO01").await;
+    let campaign = longmarch::services::campaigns::find_any(&app.db, DEMO)
+        .await
+        .expect("demo");
+    let class = cohorts::Entity::find()
+        .filter(cohorts::Column::JoinCode.eq("DEMO01"))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("class");
+    assert_eq!(class.member_count, 2);
+    for (mode, added) in [
+        (ProgressMode::CohortTotal, 18_000_i64),
+        (ProgressMode::CohortMean, 36_019),
+        (ProgressMode::Individual, 7),
+    ] {
+        let mut ctx = CampaignCtx::from_model(&app.db, campaign.clone()).await.expect("ctx");
+        ctx.mode = mode;
+        let before = cohorts::Entity::find_by_id(class.id)
+            .one(&app.db)
+            .await
+            .expect("q")
+            .expect("class");
+        // Bound values before and after the metres, as the upload batches' statement has.
+        cohorts::Entity::update_many()
+            .col_expr(
+                cohorts::Column::TotalSteps,
+                Expr::col(cohorts::Column::TotalSteps).add(3),
+            )
+            .col_expr(
+                cohorts::Column::TotalCounted,
+                Expr::col(cohorts::Column::TotalCounted).add(added),
+            )
+            .col_expr(cohorts::Column::Metres, ctx.cohort_metres_sql(Expr::val(added)))
+            .filter(cohorts::Column::Id.is_in([class.id, class.id]))
+            .exec(&app.db)
+            .await
+            .expect("update");
+        let after = cohorts::Entity::find_by_id(class.id)
+            .one(&app.db)
+            .await
+            .expect("q")
+            .expect("class");
+        assert_eq!(after.total_counted, before.total_counted + added);
+        assert_eq!(
+            after.metres,
+            ctx.cohort_metres(after.total_counted, i64::from(after.member_count)),
+            "{mode:?}"
+        );
+    }
+}

@@ -127,16 +127,22 @@ impl CampaignCtx {
     /// `cohorts.metres` after adding `d_counted` (an SQL expression) to `total_counted`, as
     /// SQL for the same UPDATE: `cohort_metres` of the new total (floor division; totals
     /// and member counts are never negative, where SQL's truncating division is the floor).
+    /// Built from sea-query's operators, not a custom SQL template: a template's placeholder
+    /// is `$1` on PostgreSQL but `?` on SQLite, where a `$1` left in the text is bound by
+    /// sqlx to the statement's first value.
     pub fn cohort_metres_sql(&self, d_counted: SimpleExpr) -> SimpleExpr {
         let spk = self.spk();
-        let total = "(total_counted + ($1))";
+        let km = Expr::col(cohorts::Column::TotalCounted).add(d_counted).mul(1000);
         match self.mode {
-            _ if spk <= 0 => Expr::cust("0"),
-            ProgressMode::CohortTotal => Expr::cust_with_expr(format!("{total} * 1000 / {spk}"), d_counted),
-            ProgressMode::CohortMean | ProgressMode::Individual => Expr::cust_with_expr(
-                format!("CASE WHEN member_count > 0 THEN {total} * 1000 / (member_count * {spk}) ELSE 0 END"),
-                d_counted,
-            ),
+            _ if spk <= 0 => Expr::val(0_i64).into(),
+            ProgressMode::CohortTotal => km.div(spk),
+            ProgressMode::CohortMean | ProgressMode::Individual => CaseStatement::new()
+                .case(
+                    Expr::col(cohorts::Column::MemberCount).gt(0),
+                    km.div(Expr::col(cohorts::Column::MemberCount).mul(spk)),
+                )
+                .finally(Expr::val(0_i64))
+                .into(),
         }
     }
 
