@@ -63,6 +63,64 @@ async fn a_board_shows_an_upload_once_its_staleness_bound_has_passed() {
     assert_eq!(mine["below"][0]["counted_steps"], 9_000, "{mine}");
 }
 
+/// A board request within the staleness bound is answered from the snapshot it finds, and
+/// does not wait for the refresh that its age starts: here that refresh cannot even get a
+/// connection (the pool is held), so a request that waited for it would answer 503.
+#[tokio::test]
+async fn a_board_within_its_bound_answers_without_waiting_for_its_refresh() {
+    use sea_orm::TransactionTrait;
+
+    const BOUND_MS: u64 = 6_000;
+    // On PostgreSQL the live-events listener holds one connection of the pool for good.
+    let postgres = std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    let app = spawn_app_with(|s| {
+        s.cache.board_max_staleness_ms = BOUND_MS;
+        s.cache.campaign_ttl_ms = 60_000;
+        s.database.max_connections = Some(if postgres { 2 } else { 1 });
+        s.database.min_connections = 1;
+        s.database.acquire_timeout_ms = 2_000;
+    })
+    .await;
+    let first = member(&app, "o_first", "DEMO01").await;
+    let second = member(&app, "o_second", "DEMO02").await;
+    upload(&app, DEMO, &first, &[(today().to_string(), 9_000)]).await;
+    upload(&app, DEMO, &second, &[(today().to_string(), 4_000)]).await;
+    let board = format!("/api/v1/campaigns/{DEMO}/leaderboards/participants");
+    let counted = |v: &serde_json::Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .map(|items| items.iter().filter_map(|i| i["counted_steps"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    let caught_up = |want: [i64; 2]| {
+        let (app, board, first) = (&app, &board, &first);
+        async move {
+            let mut latest = serde_json::Value::Null;
+            for _ in 0..100 {
+                latest = json(app.get_auth(board, first).await).await;
+                if counted(&latest) == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the board never showed {want:?}: {latest}");
+        }
+    };
+    // A snapshot with both uploads, just taken.
+    caught_up([9_000, 4_000]).await;
+    upload(&app, DEMO, &second, &[(today().to_string(), 20_000)]).await;
+    // Past a quarter of the bound, the next request starts a refresh; well within the bound.
+    tokio::time::sleep(Duration::from_millis(BOUND_MS / 4 + 200)).await;
+    let held = app.db.begin().await.expect("hold the pool's free connection");
+    let resp = app.get_auth(&board, &first).await;
+    assert_eq!(resp.status(), 200, "the request waited for the refresh");
+    let page = json(resp).await;
+    assert_eq!(counted(&page), [9_000, 4_000], "the snapshot within the bound: {page}");
+    held.rollback().await.expect("release");
+    // The refresh goes on once it has a connection, and the board catches up.
+    caught_up([20_000, 9_000]).await;
+}
+
 /// The board's full read goes in pages of 5,000 rows: a board of 5,500 with many ties must
 /// still rank everyone exactly once, in the database's order.
 #[tokio::test]
