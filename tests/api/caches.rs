@@ -31,25 +31,39 @@ async fn an_organiser_closing_a_campaign_is_seen_by_the_next_upload_despite_the_
     assert_problem(resp, 409, "campaign_closed").await;
 }
 
-#[tokio::test]
-async fn a_board_shows_an_upload_once_its_staleness_bound_has_passed() {
-    const BOUND_MS: u64 = 300;
+/// Two members of the demo campaign with 9,000 and 4,000 steps, on a board kept within
+/// `bound_ms` (settings adjusted further by `adjust`): the app, the board's path and the
+/// members' tokens.
+async fn two_on_a_board(
+    bound_ms: u64,
+    adjust: impl FnOnce(&mut longmarch::settings::Settings),
+) -> (crate::helpers::TestApp, String, String, String) {
     let app = spawn_app_with(|s| {
-        s.cache.board_max_staleness_ms = BOUND_MS;
+        s.cache.board_max_staleness_ms = bound_ms;
         s.cache.campaign_ttl_ms = 60_000;
+        adjust(s);
     })
     .await;
-    let first = member(&app, "o_fast", "DEMO01").await;
-    let second = member(&app, "o_late", "DEMO02").await;
+    let first = member(&app, "o_first", "DEMO01").await;
+    let second = member(&app, "o_second", "DEMO02").await;
     upload(&app, DEMO, &first, &[(today().to_string(), 9_000)]).await;
     upload(&app, DEMO, &second, &[(today().to_string(), 4_000)]).await;
     let board = format!("/api/v1/campaigns/{DEMO}/leaderboards/participants");
-    let counted = |v: &serde_json::Value| -> Vec<i64> {
-        v["items"]
-            .as_array()
-            .map(|items| items.iter().filter_map(|i| i["counted_steps"].as_i64()).collect())
-            .unwrap_or_default()
-    };
+    (app, board, first, second)
+}
+
+/// The counted steps of a board page, top first.
+fn counted(page: &serde_json::Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["counted_steps"].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_board_shows_an_upload_once_its_staleness_bound_has_passed() {
+    const BOUND_MS: u64 = 300;
+    let (app, board, first, second) = two_on_a_board(BOUND_MS, |_| {}).await;
     // Read the board now, so the next read has a snapshot it could serve if it were lax.
     let _ = json(app.get_auth(&board, &first).await).await;
     upload(&app, DEMO, &second, &[(today().to_string(), 20_000)]).await;
@@ -73,25 +87,12 @@ async fn a_board_within_its_bound_answers_without_waiting_for_its_refresh() {
     const BOUND_MS: u64 = 6_000;
     // On PostgreSQL the live-events listener holds one connection of the pool for good.
     let postgres = std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
-    let app = spawn_app_with(|s| {
-        s.cache.board_max_staleness_ms = BOUND_MS;
-        s.cache.campaign_ttl_ms = 60_000;
+    let (app, board, first, second) = two_on_a_board(BOUND_MS, |s| {
         s.database.max_connections = Some(if postgres { 2 } else { 1 });
         s.database.min_connections = 1;
         s.database.acquire_timeout_ms = 2_000;
     })
     .await;
-    let first = member(&app, "o_first", "DEMO01").await;
-    let second = member(&app, "o_second", "DEMO02").await;
-    upload(&app, DEMO, &first, &[(today().to_string(), 9_000)]).await;
-    upload(&app, DEMO, &second, &[(today().to_string(), 4_000)]).await;
-    let board = format!("/api/v1/campaigns/{DEMO}/leaderboards/participants");
-    let counted = |v: &serde_json::Value| -> Vec<i64> {
-        v["items"]
-            .as_array()
-            .map(|items| items.iter().filter_map(|i| i["counted_steps"].as_i64()).collect())
-            .unwrap_or_default()
-    };
     let caught_up = |want: [i64; 2]| {
         let (app, board, first) = (&app, &board, &first);
         async move {
