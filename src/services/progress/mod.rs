@@ -134,7 +134,7 @@ impl CampaignCtx {
         let spk = self.spk();
         let km = Expr::col(cohorts::Column::TotalCounted).add(d_counted).mul(1000);
         match self.mode {
-            _ if spk <= 0 => Expr::val(0_i64).into(),
+            _ if spk <= 0 => Expr::val(0_i64),
             ProgressMode::CohortTotal => km.div(spk),
             ProgressMode::CohortMean | ProgressMode::Individual => CaseStatement::new()
                 .case(
