@@ -401,3 +401,38 @@ async fn sqlite_connections_keep_their_query_plans_whatever_the_bound_values() {
         assert_eq!(on, 1, "QPSG is off on a pooled connection");
     }
 }
+
+/// Every pooled PostgreSQL connection sends with `TCP_NODELAY`: sqlx 0.9.0 leaves Nagle's
+/// algorithm on, and a statement whose parameters span TCP segments (an upload batch's rows)
+/// then waits for the server's delayed acknowledgement, 40 ms on Linux.
+#[tokio::test]
+async fn postgres_connections_send_without_waiting_for_acknowledgements() {
+    let app = spawn_app().await;
+    if !app.database.is_postgres() {
+        return;
+    }
+    let pool = app.db.get_postgres_connection_pool();
+    let options = pool.connect_options();
+    let peers: Vec<std::net::SocketAddr> = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .expect("the test server's address")
+        .collect();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(pool.acquire().await.expect("a pooled connection"));
+    }
+    for conn in &mut held {
+        let port: i32 = sea_orm::sqlx::query_scalar("SELECT inet_client_port()")
+            .fetch_one(&mut **conn)
+            .await
+            .expect("the connection's port");
+        let socket = longmarch::db::tcp::sockets_to(&peers)
+            .into_iter()
+            .find(|s| s.local_addr().is_ok_and(|a| i32::from(a.port()) == port))
+            .expect("the pooled connection's socket");
+        assert!(
+            socket.nodelay().expect("TCP_NODELAY"),
+            "a pooled connection waits for acknowledgements"
+        );
+    }
+}

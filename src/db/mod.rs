@@ -13,12 +13,17 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnAcquireErr, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     ExecResult, QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
-    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    sqlx::{
+        postgres::PgConnectOptions,
+        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    },
 };
 use secrecy::ExposeSecret;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::settings::DatabaseSettings;
+
+pub mod tcp;
 
 /// A pooled connection idle this long is pinged before it is handed out.
 pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
@@ -67,6 +72,24 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .foreign_keys(true)
         });
         opts.map_sqlx_sqlite_pool_opts(|o| o.after_connect(|conn, _| Box::pin(stable_query_plans(conn))));
+    } else {
+        let pg =
+            PgConnectOptions::from_str(&url).with_context(|| format!("invalid PostgreSQL URL {}", redact(&url)))?;
+        // A Unix socket has no Nagle's algorithm to turn off.
+        if pg.get_socket().is_none() {
+            let server: Arc<(String, u16)> = Arc::new((pg.get_host().to_owned(), pg.get_port()));
+            opts.map_sqlx_postgres_pool_opts(move |o| {
+                let server = server.clone();
+                o.after_connect(move |_, _| {
+                    let server = server.clone();
+                    Box::pin(async move {
+                        let changed = tcp::set_nodelay_to(&server.0, server.1).await;
+                        tracing::trace!(changed, "TCP_NODELAY on the database's connections");
+                        Ok(())
+                    })
+                })
+            });
+        }
     }
     let db = connect_pool(opts, settings)
         .await
