@@ -4,11 +4,13 @@
 //! 0.8 and no longer does (sqlx issue #4335; the fix is merged but not in a release). A
 //! message longer than one segment then ends in a short segment that the kernel holds until
 //! the server has acknowledged the segments before it, and the server, waiting for the rest
-//! of the message, delays that acknowledgement (40 ms on Linux). Every statement whose
-//! parameters span segments stalled that long: a batch's day rows sent as one JSON parameter
-//! on loopback, where a segment is 64 KB (`simulate` of 10,000 participants × 23 days took
-//! 53 s over TCP and 17.8 s over a Unix socket); on a real network a segment is ~1.4 KB, so
-//! nearly every upload batch would pay it.
+//! of the message, may delay that acknowledgement (40 ms on Linux): it acknowledges every
+//! second full segment at once, so the stall hits above all messages of a few segments. On
+//! loopback a segment is 64 KB, and a batch's day rows sent as one JSON parameter are
+//! such a message: `simulate` of 10,000 participants × 23 days took 53 s, 17.8 s over a Unix
+//! socket and 20 s with the option set. With 1,500-byte frames (loopback's MTU lowered for
+//! one run) the stall was rarer (3,000 participants: 8.0 s without, 7.0 s with); which
+//! statements pay it depends on the network's segment size.
 //!
 //! sqlx offers no hook on its socket, so after it opens a connection the pool looks among
 //! the process's open descriptors for TCP sockets connected to the database server and sets

@@ -403,8 +403,8 @@ async fn sqlite_connections_keep_their_query_plans_whatever_the_bound_values() {
 }
 
 /// Every pooled PostgreSQL connection sends with `TCP_NODELAY`: sqlx 0.9.0 leaves Nagle's
-/// algorithm on, and a statement whose parameters span TCP segments (an upload batch's rows)
-/// then waits for the server's delayed acknowledgement, 40 ms on Linux.
+/// algorithm on, and a statement whose parameters span a few TCP segments (a batch's rows)
+/// then may wait for the server's delayed acknowledgement, 40 ms on Linux.
 #[tokio::test]
 async fn postgres_connections_send_without_waiting_for_acknowledgements() {
     let app = spawn_app().await;
