@@ -44,6 +44,12 @@ pub enum Command {
         #[arg(long, default_value_t = 7)]
         days: u32,
     },
+    /// Copy the SQLite database to a new file while the service runs (PostgreSQL: use pg_dump).
+    Backup {
+        /// The file to create; an existing file is never overwritten.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
     /// Manage organiser accounts.
     Organiser {
         #[command(subcommand)]
@@ -136,6 +142,11 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             crate::db::migrate(&db).await?;
             let report = crate::services::progress::recompute_campaign(&db, &campaign).await?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let done = crate::db::backup::backup(&settings.database, &to).await?;
+            println!("{done}");
             Ok(())
         }
         Command::Simulate {

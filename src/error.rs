@@ -8,6 +8,7 @@ use actix_web::{
 use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, SqlErr};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// An error answered to an HTTP client. 4xx variants carry a human sentence meant for the
 /// caller; 5xx variants log their cause and answer a generic sentence.
@@ -46,6 +47,9 @@ pub enum ApiError {
         detail: String,
         retry_after_secs: u64,
     },
+    /// An upstream service (WeChat) answered something we can't use.
+    #[error("{detail}")]
+    BadGateway { code: &'static str, detail: String },
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     #[error("internal error: {0:#}")]
@@ -143,7 +147,8 @@ impl ApiError {
             | Self::Timeout { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::TooManyRequests { code, .. }
-            | Self::Unavailable { code, .. } => code,
+            | Self::Unavailable { code, .. }
+            | Self::BadGateway { code, .. } => code,
             Self::Db(err) => match classify_db(err) {
                 DbClass::Busy => "busy",
                 DbClass::Unavailable => "database_unavailable",
@@ -221,16 +226,46 @@ pub fn is_retryable(err: &DbErr) -> bool {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// RFC 9457 problem details: the body of every error answer, sent as
+/// `application/problem+json`. The OpenAPI document refers to it from every 4xx and 5xx
+/// response, so this struct is both what is sent and what is documented.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:longmarch:problem:<code>`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    code: &'a str,
+    #[schema(example = "urn:longmarch:problem:invalid_query")]
+    pub kind: String,
+    /// The reason phrase of the status.
+    #[schema(example = "Bad Request")]
+    pub title: String,
+    /// The HTTP status, repeated.
+    #[schema(example = 400)]
+    pub status: u16,
+    /// A sentence for people; never a stack trace or SQL.
+    pub detail: String,
+    /// The stable snake_case code clients branch on.
+    #[schema(example = "invalid_query")]
+    pub code: String,
+    /// What is wrong, item by item: fields (`validation_failed`) or CSV lines (`csv_invalid`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a Value>,
+    #[schema(value_type = Option<Vec<ProblemItem>>)]
+    pub errors: Option<Value>,
+}
+
+/// One item of [`Problem::errors`]: a field (`field`, `message`) or an import line
+/// (`line`, `code`, `message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemItem {
+    /// The request body field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The 1-based line of an imported file (the header is line 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The line's problem code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
 }
 
 impl ResponseError for ApiError {
@@ -246,6 +281,7 @@ impl ResponseError for ApiError {
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::Db(err) => match classify_db(err) {
                 DbClass::Busy | DbClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 DbClass::Unique => StatusCode::CONFLICT,
@@ -283,11 +319,11 @@ impl ResponseError for ApiError {
         let code = self.code();
         let body = Problem {
             kind: format!("urn:longmarch:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
-            detail: &detail,
-            code,
-            errors,
+            detail,
+            code: code.to_owned(),
+            errors: errors.cloned(),
         };
         let mut resp = HttpResponse::build(status);
         resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));

@@ -6,8 +6,8 @@
 /// once held: with the server's workers, the writers' thread and one thread per SQLite
 /// connection that is most of the resident set under load (the leaderboard benchmark on
 /// SQLite, 2 cores: 302 MB with glibc's default, 218–230 MB with two per core, 204–212 MB
-/// with one per core, at the same throughput; one arena in all halved it; see README,
-/// Performance). A `MALLOC_ARENA_MAX` set in the environment wins.
+/// with one per core, at the same throughput; one arena in all halved it; see
+/// docs/performance.md). A `MALLOC_ARENA_MAX` set in the environment wins.
 pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

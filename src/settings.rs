@@ -89,6 +89,49 @@ pub struct WechatSettings {
     pub timeout_ms: u64,
     /// How old a WeRun watermark may be before the payload is refused as stale.
     pub werun_max_age_secs: i64,
+    /// The access token is refreshed this long before WeChat says it expires.
+    pub token_refresh_margin_secs: i64,
+    /// What a display name gets while WeChat's content check can't answer.
+    pub content_check_unavailable: ContentCheckPolicy,
+    /// The mini-program page a class join 小程序码 opens (its `scene` is the join code).
+    pub join_page: String,
+    /// `check_path` of `getwxacodeunlimit`: false lets a poster name a page not yet released.
+    pub qrcode_check_path: bool,
+    /// `env_version` of `getwxacodeunlimit`: `release`, `trial` or `develop`.
+    pub qrcode_env_version: String,
+    /// Width of the 小程序码 in pixels (280–1280).
+    pub qrcode_width: u32,
+    /// The page a reminder opens.
+    pub reminder_page: String,
+    /// `miniprogram_state` of reminders: `formal`, `trial` or `developer`.
+    pub miniprogram_state: String,
+    /// `lang` of reminders: `zh_CN`, `en_US`, `zh_HK` or `zh_TW`.
+    pub lang: String,
+    /// How often the reminder scheduler looks for campaigns whose reminder time came; 0 = off.
+    pub scheduler_interval_secs: u64,
+    /// The reminder template's keys: a `thing` for the campaign title (≤ 20 characters),
+    /// a `phrase` for the state (≤ 5) and a `thing` for the tip; empty leaves a key out.
+    pub reminder_title_key: String,
+    pub reminder_status_key: String,
+    pub reminder_tip_key: String,
+}
+
+impl WechatSettings {
+    /// False when no appid is configured (development, demos): the content check is off and
+    /// nothing is sent to WeChat.
+    pub fn enabled(&self) -> bool {
+        !self.appid.trim().is_empty()
+    }
+}
+
+/// `wechat.content_check_unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentCheckPolicy {
+    /// Store the name, mark it and check it again in the background.
+    Accept,
+    /// Answer 503 `content_check_unavailable`; the participant tries again.
+    Refuse,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,6 +334,7 @@ impl Settings {
         if self.wechat.werun_max_age_secs <= 0 {
             return Err(invalid("wechat.werun_max_age_secs", "must be positive"));
         }
+        self.validate_wechat()?;
         if self.limits.json_body_bytes < 1024 {
             return Err(invalid("limits.json_body_bytes", "must be at least 1024"));
         }
@@ -322,6 +366,44 @@ impl Settings {
             }
             if self.auth.dev_login {
                 return Err(invalid("auth.dev_login", "must be false in production"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The WeChat platform's values: each must be one WeChat accepts.
+    fn validate_wechat(&self) -> Result<(), SettingsError> {
+        let w = &self.wechat;
+        if !(0..=3600).contains(&w.token_refresh_margin_secs) {
+            return Err(invalid(
+                "wechat.token_refresh_margin_secs",
+                "must be between 0 and 3600",
+            ));
+        }
+        if !matches!(w.qrcode_env_version.as_str(), "release" | "trial" | "develop") {
+            return Err(invalid(
+                "wechat.qrcode_env_version",
+                "must be `release`, `trial` or `develop`",
+            ));
+        }
+        if !(280..=1280).contains(&w.qrcode_width) {
+            return Err(invalid("wechat.qrcode_width", "must be between 280 and 1280"));
+        }
+        if !matches!(w.miniprogram_state.as_str(), "formal" | "trial" | "developer") {
+            return Err(invalid(
+                "wechat.miniprogram_state",
+                "must be `formal`, `trial` or `developer`",
+            ));
+        }
+        if !matches!(w.lang.as_str(), "zh_CN" | "en_US" | "zh_HK" | "zh_TW") {
+            return Err(invalid("wechat.lang", "must be zh_CN, en_US, zh_HK or zh_TW"));
+        }
+        for (key, page) in [
+            ("wechat.join_page", &w.join_page),
+            ("wechat.reminder_page", &w.reminder_page),
+        ] {
+            if page.trim().is_empty() || page.starts_with('/') {
+                return Err(invalid(key, "must be a mini-program page path without a leading `/`"));
             }
         }
         Ok(())

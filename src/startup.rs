@@ -62,7 +62,16 @@ impl Application {
                 Duration::from_millis(settings.cache.cohort_dates_max_staleness_ms),
             );
         }
+        let erased = Arc::new(crate::services::identity::erasure::ErasedParticipants::load(&db).await?);
         let metrics = Metrics::new();
+        let wechat_api = crate::services::wechat::WechatApi::new(&settings.wechat, db.clone())?;
+        if settings.wechat.scheduler_interval_secs > 0 && settings.wechat.enabled() {
+            crate::services::wechat::reminders::spawn_scheduler(
+                db.clone(),
+                wechat_api.clone(),
+                Duration::from_secs(settings.wechat.scheduler_interval_secs),
+            );
+        }
         let state = AppState {
             uploads: crate::services::upload_queue::UploadQueue::new(db.clone(), metrics.clone()),
             boards,
@@ -71,10 +80,12 @@ impl Application {
             db,
             jwt: Arc::new(JwtKeys::new(&settings.auth)),
             wechat: WechatClient::new(&settings.wechat)?,
+            wechat_api,
             settings: Arc::new(settings),
             metrics,
             limits,
             session_keys: Arc::new(crate::services::session_keys::SessionKeys::new()),
+            erased,
         };
         let server = run(listener, state.clone())?;
         Ok(Self { port, server, state })
@@ -115,6 +126,8 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .wrap(middleware::from_fn(crate::timeouts::limit_time))
             .wrap(middleware::from_fn(crate::metrics::track))
             .wrap(middleware::from_fn(routes::forget_campaigns_after_admin_writes))
+            // Inside the logger, so that a caught panic is logged as a 500 with its request id.
+            .wrap(middleware::from_fn(crate::http::panic::catch_panic))
             .wrap(middleware::from_fn(routes::add_request_id))
             .wrap(TracingLogger::default())
             .wrap(middleware::from_fn(routes::bearer_from_query))

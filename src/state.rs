@@ -9,8 +9,8 @@ use crate::{
     metrics::Metrics,
     ratelimit::RateLimits,
     services::{
-        board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub, session_keys::SessionKeys,
-        upload_queue::UploadQueue,
+        board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub,
+        identity::erasure::ErasedParticipants, session_keys::SessionKeys, upload_queue::UploadQueue, wechat::WechatApi,
     },
     settings::Settings,
 };
@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub jwt: Arc<JwtKeys>,
     pub wechat: WechatClient,
+    /// WeChat's server API with the shared access token (see `services::wechat`).
+    pub wechat_api: WechatApi,
     /// Live events: this instance's screens, fed via PostgreSQL NOTIFY or in process.
     pub events: Arc<EventHub>,
     /// Participant boards held in memory (see `services::board_cache`).
@@ -35,4 +37,6 @@ pub struct AppState {
     pub uploads: UploadQueue,
     /// WeChat session keys held for WeRun uploads (see `services::session_keys`).
     pub session_keys: Arc<SessionKeys>,
+    /// Participants whose data was erased: their tokens are refused (see `services::identity::erasure`).
+    pub erased: Arc<ErasedParticipants>,
 }

@@ -6,6 +6,9 @@ mod m20261124_000001_schema;
 mod m20261125_000001_board_delta_index;
 mod m20261125_000002_cohort_dates;
 mod m20261125_000003_board_order_index;
+mod m20261203_000010_wechat_platform;
+mod m20261203_000020_station_coordinates;
+mod m20261203_000030_participant_erasure;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -18,6 +21,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_board_delta_index::Migration),
             Box::new(m20261125_000002_cohort_dates::Migration),
             Box::new(m20261125_000003_board_order_index::Migration),
+            Box::new(m20261203_000010_wechat_platform::Migration),
+            Box::new(m20261203_000020_station_coordinates::Migration),
+            Box::new(m20261203_000030_participant_erasure::Migration),
         ]
     }
 }

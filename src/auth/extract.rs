@@ -60,6 +60,12 @@ pub fn claims(req: &HttpRequest) -> Result<Option<Claims>, ApiError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| anyhow::anyhow!("AppState is not configured"))?;
     match state.jwt.verify(token) {
+        Ok(c) if c.role == Role::Participant && c.sub.parse().is_ok_and(|id| erased(state, id)) => {
+            Err(ApiError::unauthorized(
+                "token_revoked",
+                "This account's data was erased; log in again to start afresh.",
+            ))
+        }
         Ok(c) => Ok(Some(c)),
         Err(e) => {
             use jsonwebtoken::errors::ErrorKind;
@@ -70,6 +76,12 @@ pub fn claims(req: &HttpRequest) -> Result<Option<Claims>, ApiError> {
             Err(ApiError::unauthorized(code, detail))
         }
     }
+}
+
+/// True when the participant's data was erased: their tokens are no longer accepted.
+fn erased(state: &AppState, participant_id: i32) -> bool {
+    state.erased.refresh_if_due(&state.db);
+    state.erased.contains(participant_id)
 }
 
 fn required(req: &HttpRequest) -> Result<Claims, ApiError> {

@@ -23,6 +23,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::settings::DatabaseSettings;
 
+pub mod backup;
+pub mod retry;
 pub mod tcp;
 
 /// A pooled connection idle this long is pinged before it is handed out.

@@ -2,5 +2,7 @@
 
 pub mod conversion;
 pub mod days;
+pub mod geo;
+pub mod paging;
 pub mod progress;
 pub mod ranking;

@@ -41,7 +41,13 @@ pub struct RecomputeQuery {
 }
 
 /// Lists the campaigns the caller may administer (all of them for an admin).
-#[utoipa::path(tag = "admin", security(("bearer" = [])), params(Page), responses((status = 200, body = AdminCampaignList)))]
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "admin_list_campaigns",
+    security(("bearer" = [])),
+    params(Page),
+    responses((status = 200, body = AdminCampaignList))
+)]
 #[get("/admin/campaigns")]
 pub async fn list_campaigns(
     state: web::Data<AppState>,
@@ -76,6 +82,7 @@ pub async fn create_campaign(
 /// One campaign the caller may administer.
 #[utoipa::path(
     tag = "admin",
+    operation_id = "admin_get_campaign",
     security(("bearer" = [])),
     params(("slug" = String, Path)),
     responses(

@@ -3,6 +3,8 @@
 //! buffered whole.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, http::header, patch, post, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::{
     auth::Organiser,
@@ -14,11 +16,19 @@ use crate::{
         },
         admin_routes::{self, RouteAdminView, RouteCsvQuery, RouteList, StationAdminView, StationPatch},
         imports::{self, StepImportReport},
-        review::{self, FlagList, FlagQuery, ReasonBody, ReviewDay, StandingView},
+        review::{self, FlagList, FlagQuery, ParticipantDays, ReasonBody, ReviewDay, StandingView},
     },
     state::AppState,
     timeouts::LongRunning,
 };
+
+/// `?dry_run=true` on a CSV import.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ImportQuery {
+    /// Judge every line and answer as the import would, but store nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(list_routes)
@@ -35,8 +45,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(list_flags)
         .service(void_step_day)
         .service(restore_step_day)
+        .service(participant_days)
         .service(suspend_participant)
-        .service(reinstate_participant);
+        .service(reinstate_participant)
+        .service(erase_participant);
 }
 
 /// Lists routes.
@@ -163,7 +175,7 @@ pub async fn create_cohort(
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path), ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses(
         (status = 200, body = CohortImportReport),
@@ -176,12 +188,14 @@ pub async fn import_cohorts(
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
+    q: web::Query<ImportQuery>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let limit = state.settings.limits.csv_body_bytes;
-    Ok(ok(
-        &admin_cohorts::import_tree(&state.db, &who, &slug, body, limit).await?
-    ))
+    Ok(ok(&admin_cohorts::import_tree(
+        &state.db, &who, &slug, body, limit, q.dry_run,
+    )
+    .await?))
 }
 
 /// Renames a cohort or changes its join code.
@@ -235,7 +249,7 @@ pub async fn delete_cohort(
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path), ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses(
         (status = 200, body = RosterImportReport),
@@ -248,12 +262,14 @@ pub async fn import_roster(
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
+    q: web::Query<ImportQuery>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let limit = state.settings.limits.csv_body_bytes;
-    Ok(ok(
-        &admin_cohorts::import_roster(&state.db, &who, &slug, body, limit).await?
-    ))
+    Ok(ok(&admin_cohorts::import_roster(
+        &state.db, &who, &slug, body, limit, q.dry_run,
+    )
+    .await?))
 }
 
 /// Imports step days from CSV `student_no,date,steps` (source `import`). Any malformed line
@@ -262,7 +278,7 @@ pub async fn import_roster(
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path), ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses(
         (status = 200, body = StepImportReport),
@@ -277,10 +293,14 @@ pub async fn import_steps(
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
+    q: web::Query<ImportQuery>,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let limit = state.settings.limits.csv_body_bytes;
-    Ok(ok(&imports::import_steps(&state.db, &who, &slug, body, limit).await?))
+    Ok(ok(&imports::import_steps(
+        &state.db, &who, &slug, body, limit, q.dry_run,
+    )
+    .await?))
 }
 
 /// Flagged step days, highest first, with the participant's name and student number.
@@ -304,7 +324,7 @@ pub async fn list_flags(
     request_body = ReasonBody,
     responses(
         (status = 200, body = ReviewDay),
-        (status = 404, description = "step_day_not_found", content_type = "application/problem+json"),
+        (status = 404, description = "campaign_not_found, step_day_not_found", content_type = "application/problem+json"),
         (status = 409, description = "campaign_closed", content_type = "application/problem+json")
     )
 )]
@@ -326,7 +346,11 @@ pub async fn void_step_day(
     tag = "admin",
     security(("bearer" = [])),
     params(("slug" = String, Path), ("id" = i32, Path)),
-    responses((status = 200, body = ReviewDay))
+    responses(
+        (status = 200, body = ReviewDay),
+        (status = 404, description = "campaign_not_found, step_day_not_found", content_type = "application/problem+json"),
+        (status = 409, description = "campaign_closed", content_type = "application/problem+json")
+    )
 )]
 #[post("/admin/campaigns/{slug}/step-days/{id}/restore")]
 pub async fn restore_step_day(
@@ -336,6 +360,27 @@ pub async fn restore_step_day(
 ) -> ApiResult<HttpResponse> {
     let (slug, id) = path.into_inner();
     Ok(ok(&review::set_voided(&state.db, &who, &slug, id, None).await?))
+}
+
+/// A participant's standing and recent step days (newest first, voided ones included), to
+/// judge a flagged day against their usual walking.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("slug" = String, Path), ("id" = i32, Path)),
+    responses(
+        (status = 200, body = ParticipantDays),
+        (status = 404, description = "participant_not_found", content_type = "application/problem+json")
+    )
+)]
+#[get("/admin/campaigns/{slug}/participants/{id}/days")]
+pub async fn participant_days(
+    state: web::Data<AppState>,
+    who: Organiser,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (slug, id) = path.into_inner();
+    Ok(ok(&review::participant_days(&state.db, &who, &slug, id).await?))
 }
 
 /// Suspends a participant: uploads answer 403 `participant_suspended`; they can read the reason.
@@ -372,7 +417,10 @@ pub async fn suspend_participant(
     tag = "admin",
     security(("bearer" = [])),
     params(("slug" = String, Path), ("id" = i32, Path)),
-    responses((status = 200, body = StandingView))
+    responses(
+        (status = 200, body = StandingView),
+        (status = 404, description = "campaign_not_found, participant_not_found", content_type = "application/problem+json")
+    )
 )]
 #[post("/admin/campaigns/{slug}/participants/{id}/reinstate")]
 pub async fn reinstate_participant(
@@ -382,4 +430,27 @@ pub async fn reinstate_participant(
 ) -> ApiResult<HttpResponse> {
     let (slug, id) = path.into_inner();
     Ok(ok(&review::set_suspended(&state.db, &who, &slug, id, None).await?))
+}
+
+/// Erases a participant's personal data on their behalf (as `DELETE /me`): openid, unionid,
+/// session key, display name and student number go, their counted steps stay with their
+/// cohort as an anonymous "已注销" member. Audited without the erased data.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("slug" = String, Path), ("id" = i32, Path)),
+    responses(
+        (status = 204, description = "erased (or erased before)"),
+        (status = 404, description = "participant_not_found", content_type = "application/problem+json")
+    )
+)]
+#[post("/admin/campaigns/{slug}/participants/{id}/erase")]
+pub async fn erase_participant(
+    state: web::Data<AppState>,
+    who: Organiser,
+    path: web::Path<(String, i32)>,
+) -> ApiResult<HttpResponse> {
+    let (slug, id) = path.into_inner();
+    crate::services::identity::erasure::erase_in_campaign(&state, &who, &slug, id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

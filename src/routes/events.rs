@@ -8,7 +8,10 @@ use utoipa::IntoParams;
 
 use crate::{
     error::ApiResult,
-    services::{events, leaderboard::Viewer},
+    services::{
+        events::{self, StreamEvent},
+        leaderboard::Viewer,
+    },
     state::AppState,
 };
 
@@ -27,16 +30,23 @@ pub struct EventsQuery {
     pub last_event_id: Option<String>,
 }
 
-/// Live events: `unlock` (who reached which station; with an `id` for `Last-Event-ID`
-/// resume), `leaderboard` (top 10 when it changed, at most once a second), `stats` (every
-/// few seconds), `resync` (missed events could not be replayed), heartbeat comments.
-/// Organisers with access, or a board token of this campaign.
+/// Live events (Server-Sent Events), each with a JSON `data`:
+///
+/// - `unlock` ([`UnlockEvent`](crate::services::events::UnlockEvent)): who reached which
+///   station; its `id` resumes the stream with `Last-Event-ID`;
+/// - `leaderboard` (`LeaderboardEvent`): top 10 participants and the top-level cohorts, first
+///   on connect, then when it changed, at most once a second;
+/// - `stats` (`StatsSummary`): headline figures, on connect and every 5 seconds;
+/// - `resync` (`ResyncEvent`): missed events could not be replayed; reload.
+///
+/// Between events, `: heartbeat` comment lines every 15 seconds; the stream starts with
+/// `retry: 3000`. Organisers with access, or a board token of this campaign.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
     params(("slug" = String, Path), EventsQuery),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String),
+        (status = 200, content_type = "text/event-stream", body = StreamEvent, description = "One schema per event: `event` names it, `data` is JSON of the named schema"),
         (status = 403, description = "organiser_only, board_token_scope", content_type = "application/problem+json"),
         (status = 404, description = "campaign_not_found", content_type = "application/problem+json")
     )

@@ -1,6 +1,6 @@
 //! The participant's profile.
 
-use actix_web::{HttpResponse, get, patch, web};
+use actix_web::{HttpResponse, delete, get, patch, web};
 
 use crate::{
     auth::Participant,
@@ -11,7 +11,7 @@ use crate::{
 };
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_me).service(patch_me);
+    cfg.service(get_me).service(patch_me).service(erase_me);
 }
 
 /// The caller's profile and enrollments.
@@ -34,5 +34,22 @@ pub async fn patch_me(
     who: Participant,
     body: web::Json<ProfilePatch>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&identity::update_me(&state.db, who.id, body.into_inner()).await?))
+    Ok(ok(&identity::update_me(
+        &state.db,
+        &state.wechat_api,
+        who.id,
+        body.into_inner(),
+    )
+    .await?))
+}
+
+/// Erases the caller's personal data: openid, unionid, session key, display name and student
+/// number. Their counted steps stay with their cohort as an anonymous "已注销" member; their
+/// tokens stop working; logging in again (WeChat or development) starts a new participant
+/// from zero.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 204, description = "erased")))]
+#[delete("/me")]
+pub async fn erase_me(state: web::Data<AppState>, who: Participant) -> ApiResult<HttpResponse> {
+    identity::erasure::erase_me(&state, who.id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

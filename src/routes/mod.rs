@@ -6,12 +6,17 @@ pub mod admin_data;
 pub mod admin_reports;
 pub mod auth;
 pub mod campaigns;
+pub mod certificates;
+pub mod console;
 pub mod docs;
 pub mod events;
 pub mod health;
 pub mod leaderboards;
 pub mod me;
 pub mod participation;
+pub mod posters;
+pub mod reminders;
+pub mod screen;
 
 use actix_web::{
     Error, HttpMessage, HttpRequest, HttpResponse,
@@ -38,6 +43,8 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
     .app_data(web::QueryConfig::default().error_handler(query_error))
     .configure(health::config)
     .configure(docs::config)
+    .configure(console::config)
+    .configure(screen::config)
     .service(
         web::scope("/api/v1")
             .configure(|c| auth::config(c, settings.auth.dev_login))
@@ -48,7 +55,10 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(admin_data::config)
             .configure(leaderboards::config)
             .configure(admin_reports::config)
-            .configure(events::config),
+            .configure(events::config)
+            .configure(certificates::config)
+            .configure(posters::config)
+            .configure(reminders::config),
     )
     .default_service(web::to(not_found));
 }
@@ -123,30 +133,36 @@ pub async fn add_request_id(
     }
 }
 
-/// `EventSource` can't set headers, so a live screen sends its token as `?access_token=`.
-/// Before anything logs or routes the request, the token moves from the query string into
-/// `Authorization: Bearer`, so the one extractor checks it and no log line carries it.
-/// Only the events stream accepts this, and only when no `Authorization` header came.
+/// `EventSource` can't set headers, so a live screen sends its token as `?access_token=`,
+/// and the big screen's page is opened with it in its address. Before anything logs or
+/// routes the request, the token leaves the query string of both: on the events stream it
+/// moves into `Authorization: Bearer` (unless that header came), so the one extractor
+/// checks it; on `/screen/…` it is dropped, since the page reads it in the browser. No log
+/// line carries it. Only these paths accept it; elsewhere it stays an unknown parameter.
 pub async fn bearer_from_query(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if req.path().ends_with("/events") && !req.headers().contains_key(header::AUTHORIZATION) {
+    let events = req.path().ends_with("/events");
+    if (events || req.path().starts_with("/screen/")) && req.query_string().contains("access_token=") {
         let query = req.query_string().to_owned();
         let (tokens, rest): (Vec<&str>, Vec<&str>) = query
             .split('&')
             .filter(|p| !p.is_empty())
             .partition(|p| p.starts_with("access_token="));
-        if let Some(token) = tokens.first().map(|p| &p["access_token=".len()..])
-            && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
-        {
-            let path_and_query = if rest.is_empty() {
-                req.path().to_owned()
-            } else {
-                format!("{}?{}", req.path(), rest.join("&"))
-            };
-            if let Ok(uri) = path_and_query.parse::<actix_web::http::Uri>() {
-                req.head_mut().uri = uri;
+        let path_and_query = if rest.is_empty() {
+            req.path().to_owned()
+        } else {
+            format!("{}?{}", req.path(), rest.join("&"))
+        };
+        if let Ok(uri) = path_and_query.parse::<actix_web::http::Uri>() {
+            let header = tokens
+                .first()
+                .map(|p| &p["access_token=".len()..])
+                .filter(|_| events && !req.headers().contains_key(header::AUTHORIZATION))
+                .and_then(|token| HeaderValue::from_str(&format!("Bearer {token}")).ok());
+            req.head_mut().uri = uri;
+            if let Some(value) = header {
                 req.headers_mut().insert(header::AUTHORIZATION, value);
             }
         }

@@ -46,7 +46,9 @@ pub async fn join(
     body: Option<web::Json<JoinRequest>>,
 ) -> ApiResult<HttpResponse> {
     let body = body.map(web::Json::into_inner).unwrap_or_default();
-    Ok(ok(&identity::join(&state.db, who.id, &slug, body).await?))
+    Ok(ok(
+        &identity::join(&state.db, &state.wechat_api, who.id, &slug, body).await?
+    ))
 }
 
 /// Uploads manual step counts: up to 31 days, each judged alone, merged by max.

@@ -93,6 +93,12 @@ pub struct CampaignPatch {
     pub flag_steps_over: Option<i32>,
     pub sync_grace_days: Option<i32>,
     pub step_sources: Option<Vec<String>>,
+    /// Evening reminders on or off.
+    pub reminders_enabled: Option<bool>,
+    /// Campaign-local `HH:MM` at which reminders go out.
+    pub reminder_time: Option<String>,
+    /// The 订阅消息 template of reminders; an empty string clears it.
+    pub reminder_template_id: Option<String>,
 }
 
 impl CampaignPatch {
@@ -127,6 +133,9 @@ pub struct AdminCampaign {
     pub flag_steps_over: i32,
     pub sync_grace_days: i32,
     pub step_sources: Vec<String>,
+    pub reminders_enabled: bool,
+    pub reminder_time: String,
+    pub reminder_template_id: Option<String>,
     pub owner: Option<String>,
     pub created_at: chrono::DateTime<Utc>,
     pub updated_at: chrono::DateTime<Utc>,
@@ -170,6 +179,9 @@ pub async fn view(db: &impl ConnectionTrait, c: campaigns::Model) -> ApiResult<A
         daily_step_cap: c.daily_step_cap,
         flag_steps_over: c.flag_steps_over,
         sync_grace_days: c.sync_grace_days,
+        reminders_enabled: c.reminders_enabled,
+        reminder_time: c.reminder_time,
+        reminder_template_id: c.reminder_template_id,
         owner,
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -191,7 +203,33 @@ fn audit_summary(c: &campaigns::Model) -> serde_json::Value {
         "flag_steps_over": c.flag_steps_over,
         "sync_grace_days": c.sync_grace_days,
         "step_sources": c.step_sources,
+        "reminders_enabled": c.reminders_enabled,
+        "reminder_time": c.reminder_time,
+        "reminder_template_id": c.reminder_template_id,
     })
+}
+
+/// Reminder settings of a campaign patch; they may change in any state.
+fn apply_reminder_patch(a: &mut campaigns::ActiveModel, patch: &CampaignPatch) -> ApiResult<()> {
+    if let Some(on) = patch.reminders_enabled {
+        a.reminders_enabled = Set(on);
+    }
+    if let Some(t) = &patch.reminder_time {
+        let time = crate::services::wechat::reminders::parse_reminder_time(t)
+            .ok_or_else(|| ApiError::invalid_field("reminder_time", "must be a 24-hour time HH:MM, e.g. 21:00"))?;
+        a.reminder_time = Set(time.format("%H:%M").to_string());
+    }
+    if let Some(t) = &patch.reminder_template_id {
+        let t = t.trim();
+        if t.len() > 128 || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ApiError::invalid_field(
+                "reminder_template_id",
+                "must be a 订阅消息 template id (letters, digits, - and _)",
+            ));
+        }
+        a.reminder_template_id = Set((!t.is_empty()).then(|| t.to_owned()));
+    }
+    Ok(())
 }
 
 fn parse_title(raw: &str) -> ApiResult<String> {
@@ -481,6 +519,7 @@ pub async fn update(
     if let Some(s) = &patch.step_sources {
         a.step_sources = Set(parse_sources(s)?);
     }
+    apply_reminder_patch(&mut a, &patch)?;
     if !a.is_changed() {
         let out = view(&txn, before).await?;
         txn.commit().await?;

@@ -345,7 +345,8 @@ pub fn split_path(path: &str) -> Option<Vec<String>> {
 
 /// Imports a cohort tree from CSV `path,join_code` (`计算机学院/软件2301,CS2301`); missing
 /// parents are created with generated codes, existing cohorts are left alone, so the import
-/// is idempotent. All or nothing: any bad line rejects the whole file.
+/// is idempotent. All or nothing: any bad line rejects the whole file. A `dry_run` judges
+/// every line the same way and answers the same, but stores nothing.
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 422 `csv_header` / `csv_empty` / `csv_invalid` (lines with
@@ -358,6 +359,7 @@ pub async fn import_tree<S, E>(
     slug: &str,
     body: S,
     limit: usize,
+    dry_run: bool,
 ) -> ApiResult<CohortImportReport>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -466,6 +468,10 @@ where
         }
     }
     errors.into_result()?;
+    if dry_run {
+        txn.rollback().await?;
+        return Ok(report);
+    }
     if report.created > 0 {
         audit::record(
             &txn,
@@ -492,7 +498,8 @@ pub struct RosterImportReport {
 
 /// Imports a roster from CSV `student_no,display_name,cohort_path`: a participant who later
 /// joins with a rostered student number (and no join code) lands in that cohort. Entries are
-/// upserted by student number. All or nothing: any bad line rejects the whole file.
+/// upserted by student number. All or nothing: any bad line rejects the whole file. A
+/// `dry_run` judges every line the same way and answers the same, but stores nothing.
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 422 `csv_header` / `csv_empty` / `csv_invalid` (lines with
@@ -505,6 +512,7 @@ pub async fn import_roster<S, E>(
     slug: &str,
     body: S,
     limit: usize,
+    dry_run: bool,
 ) -> ApiResult<RosterImportReport>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -619,6 +627,10 @@ where
         }
     }
     errors.into_result()?;
+    if dry_run {
+        txn.rollback().await?;
+        return Ok(report);
+    }
     if report.created + report.updated > 0 {
         audit::record(
             &txn,

@@ -16,13 +16,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::Organiser,
-    domain::days::parse_local_day,
+    domain::{
+        days::parse_local_day,
+        geo::{Coordinates, CoordinatesError},
+    },
     error::{ApiError, ApiResult},
     models::{campaigns, routes, stations},
     services::{
         access, audit,
         csv_lines::{CsvLines, LineError, LineErrors, columns},
-        routes::{RouteDoc, StationDoc},
+        routes::{RouteDoc, StationDoc, invalid_coordinates},
     },
 };
 
@@ -56,6 +59,9 @@ pub struct StationAdminView {
     pub title: String,
     pub story: String,
     pub image_url: Option<String>,
+    /// WGS84 degrees; both or neither.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
 }
 
 impl From<stations::Model> for StationAdminView {
@@ -69,6 +75,8 @@ impl From<stations::Model> for StationAdminView {
             title: s.title,
             story: s.story,
             image_url: s.image_url,
+            lat: s.lat,
+            lon: s.lon,
         }
     }
 }
@@ -97,6 +105,34 @@ pub struct StationPatch {
     /// An `http(s)` URL, or `""` to remove the image.
     pub image_url: Option<String>,
     pub metres: Option<i64>,
+    /// WGS84 latitude; send `lat` and `lon` together, both `null` to remove the position.
+    /// Allowed while campaigns walk the route: positions only draw the map.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    pub lat: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    pub lon: Option<Option<f64>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+impl StationPatch {
+    /// The new position when the patch moves the station on the map: `Some(None)` removes it.
+    ///
+    /// # Errors
+    /// 422 `invalid_coordinates` for one of the pair alone or a value out of range.
+    fn position(&self) -> ApiResult<Option<Option<Coordinates>>> {
+        let at = |e| invalid_coordinates("lat/lon", e);
+        match (self.lat, self.lon) {
+            (None, None) => Ok(None),
+            (Some(lat), Some(lon)) => Coordinates::from_pair(lat, lon).map(Some).map_err(at),
+            _ => Err(at(CoordinatesError::OnlyOne)),
+        }
+    }
 }
 
 /// `?slug=&name=` of a CSV route import.
@@ -241,12 +277,13 @@ where
     })
 }
 
-/// Parses a CSV route `seq,name,metres,event_date,title,story,image_url` (one station a
-/// line; `event_date` and `image_url` may be empty) named by `?slug=&name=`.
+/// Parses a CSV route `seq,name,metres,event_date,title,story,image_url[,lat,lon]` (one
+/// station a line; `event_date`, `image_url` and the pair `lat,lon` may be empty) named by
+/// `?slug=&name=`.
 ///
 /// # Errors
 /// 422 `validation_failed` for a missing slug or name, `csv_header`, `csv_empty`,
-/// `csv_invalid` listing bad lines; 413 `body_too_large`.
+/// `csv_invalid` listing bad lines (`invalid_coordinates` among them); 413 `body_too_large`.
 pub async fn read_csv<S, E>(body: S, limit: usize, q: &RouteCsvQuery) -> ApiResult<RouteDoc>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -263,13 +300,23 @@ where
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiError::invalid_field("name", "give the route's name as ?name="))?;
     let mut reader = CsvLines::new(body, limit);
-    reader
-        .expect_header(&["seq", "name", "metres", "event_date", "title", "story", "image_url"])
-        .await?;
+    let base = ["seq", "name", "metres", "event_date", "title", "story", "image_url"];
+    let with_position = [
+        "seq",
+        "name",
+        "metres",
+        "event_date",
+        "title",
+        "story",
+        "image_url",
+        "lat",
+        "lon",
+    ];
+    let width = reader.expect_one_header(&[&base, &with_position]).await?;
     let mut errors = LineErrors::default();
     let mut stations = Vec::new();
     while let Some((no, rec)) = reader.next_record().await? {
-        let f = match rec.and_then(|f| columns(no, f, 7)) {
+        let f = match rec.and_then(|f| columns(no, f, width)) {
             Ok(f) => f,
             Err(e) => {
                 errors.push(e);
@@ -296,6 +343,13 @@ where
             ));
             continue;
         };
+        let (lat, lon) = match csv_position(no, f.get(7..9)) {
+            Ok(pair) => pair,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         stations.push(StationDoc {
             seq,
             name: f[1].clone(),
@@ -305,6 +359,8 @@ where
             title: f[4].clone(),
             story: f[5].clone(),
             image_url: Some(f[6].clone()).filter(|u| !u.is_empty()),
+            lat,
+            lon,
         });
         if stations.len() > 200 {
             errors.push(LineError::new(
@@ -323,6 +379,25 @@ where
         distance_note: String::new(),
         stations,
     })
+}
+
+/// The `lat,lon` cells of a CSV line (absent with the 7-column header).
+fn csv_position(no: usize, cells: Option<&[String]>) -> Result<(Option<f64>, Option<f64>), LineError> {
+    let bad = |message: String| LineError::new(no, "invalid_coordinates", message);
+    let Some(cells) = cells else {
+        return Ok((None, None));
+    };
+    let mut pair = [None, None];
+    for (slot, (cell, field)) in pair.iter_mut().zip(cells.iter().zip(["lat", "lon"])) {
+        if !cell.is_empty() {
+            *slot = Some(
+                cell.parse::<f64>()
+                    .map_err(|_| bad(format!("{field} `{cell}` is not a number of degrees")))?,
+            );
+        }
+    }
+    Coordinates::from_pair(pair[0], pair[1]).map_err(|e| bad(e.to_string()))?;
+    Ok((pair[0], pair[1]))
 }
 
 fn check_image_url(url: Option<&str>) -> ApiResult<()> {
@@ -365,6 +440,7 @@ pub async fn patch_station(
         return Err(ApiError::invalid_field("story", "must be at most 50,000 characters"));
     }
     check_image_url(patch.image_url.as_deref())?;
+    let position = patch.position()?;
     let txn = crate::db::begin_write(db).await?;
     let route = find(&txn, id).await?;
     if !who.admin {
@@ -398,6 +474,11 @@ pub async fn patch_station(
     }
     if let Some(u) = &patch.image_url {
         a.image_url = Set(Some(u.trim().to_owned()).filter(|u| !u.is_empty()));
+    }
+    if let Some(p) = position {
+        let (lat, lon) = Coordinates::split(p);
+        a.lat = Set(lat);
+        a.lon = Set(lon);
     }
     if let Some(m) = patch.metres
         && m != before.metres
@@ -437,8 +518,8 @@ pub async fn patch_station(
             "station.update",
             &format!("route:{}/station:{seq}", route.slug),
             json!({
-                "before": { "title": before.title, "image_url": before.image_url, "metres": before.metres, "story_chars": before.story.chars().count() },
-                "after": { "title": after.title, "image_url": after.image_url, "metres": after.metres, "story_chars": after.story.chars().count() },
+                "before": { "title": before.title, "image_url": before.image_url, "metres": before.metres, "lat": before.lat, "lon": before.lon, "story_chars": before.story.chars().count() },
+                "after": { "title": after.title, "image_url": after.image_url, "metres": after.metres, "lat": after.lat, "lon": after.lon, "story_chars": after.story.chars().count() },
             }),
         )
         .await?;

@@ -44,6 +44,9 @@ pub struct StationOutline {
     pub metres: i64,
     pub event_date: Option<NaiveDate>,
     pub event_date_end: Option<NaiveDate>,
+    /// WGS84 degrees of the place, when the route gives them (both or neither).
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
 }
 
 /// A cohort in the public outline: names only, never join codes.
@@ -63,6 +66,9 @@ pub struct CampaignDetail {
     pub distance_note: String,
     pub stations: Vec<StationOutline>,
     pub cohorts: Vec<CohortOutline>,
+    /// The 订阅消息 templates the mini-program asks the student to accept on the sync tap;
+    /// empty when the campaign's reminders are off or have no template.
+    pub reminder_template_ids: Vec<String>,
 }
 
 /// A page of public campaigns.
@@ -149,12 +155,17 @@ pub async fn find_public(db: &impl ConnectionTrait, slug: &str) -> ApiResult<cam
         .ok_or_else(|| not_found(slug))
 }
 
-/// A public campaign with its route outline (stations without stories) and cohort names.
+/// A public campaign with its route outline (stations without stories) and cohort names;
+/// with `draft_too` (a board screen of this very campaign), also a draft.
 ///
 /// # Errors
-/// 404 `campaign_not_found` for unknown slugs and drafts.
-pub async fn detail(db: &impl ConnectionTrait, slug: &str) -> ApiResult<CampaignDetail> {
-    let c = find_public(db, slug).await?;
+/// 404 `campaign_not_found` for unknown slugs and (unless `draft_too`) drafts.
+pub async fn detail(db: &impl ConnectionTrait, slug: &str, draft_too: bool) -> ApiResult<CampaignDetail> {
+    let c = if draft_too {
+        find_any(db, slug).await?
+    } else {
+        find_public(db, slug).await?
+    };
     let route = routes::Entity::find_by_id(c.route_id)
         .one(db)
         .await?
@@ -169,6 +180,8 @@ pub async fn detail(db: &impl ConnectionTrait, slug: &str) -> ApiResult<Campaign
             metres: s.metres,
             event_date: s.event_date,
             event_date_end: s.event_date_end,
+            lat: s.lat,
+            lon: s.lon,
         })
         .collect();
     let cohorts = cohorts::Model::all_of(db, c.id)
@@ -182,7 +195,14 @@ pub async fn detail(db: &impl ConnectionTrait, slug: &str) -> ApiResult<Campaign
         })
         .collect();
     let distance_note = route.distance_note.clone();
+    let reminder_template_ids = c
+        .reminder_template_id
+        .clone()
+        .filter(|t| c.reminders_enabled && !t.is_empty())
+        .into_iter()
+        .collect();
     Ok(CampaignDetail {
+        reminder_template_ids,
         campaign: summary(db, c, &route).await?,
         distance_note,
         stations,

@@ -125,22 +125,37 @@ where
     /// 422 `csv_empty` for a file without a header, `csv_header` for other columns;
     /// 413/400 from reading the body.
     pub async fn expect_header(&mut self, expected: &[&str]) -> ApiResult<()> {
-        let want = expected.join(",");
+        self.expect_one_header(&[expected]).await.map(drop)
+    }
+
+    /// Reads the header line and checks it names exactly one of `choices`
+    /// (case-insensitive); answers its number of columns.
+    ///
+    /// # Errors
+    /// As [`Self::expect_header`], naming the first choice.
+    pub async fn expect_one_header(&mut self, choices: &[&[&str]]) -> ApiResult<usize> {
+        let want = choices.iter().map(|c| c.join(",")).collect::<Vec<_>>().join("` or `");
         match self.next_record().await? {
             None => Err(ApiError::unprocessable(
                 "csv_empty",
                 format!("The file is empty; it must start with the header `{want}`."),
             )),
-            Some((_, Ok(fields)))
-                if fields.len() == expected.len()
-                    && fields.iter().zip(expected).all(|(f, e)| f.eq_ignore_ascii_case(e)) =>
-            {
-                Ok(())
-            }
-            Some((_, Ok(fields))) => Err(ApiError::unprocessable(
-                "csv_header",
-                format!("The header must be `{want}`, not `{}`.", fields.join(",")),
-            )),
+            Some((_, Ok(fields))) => choices
+                .iter()
+                .find(|expected| {
+                    fields.len() == expected.len()
+                        && fields
+                            .iter()
+                            .zip(expected.iter())
+                            .all(|(f, e)| f.eq_ignore_ascii_case(e))
+                })
+                .map(|expected| expected.len())
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "csv_header",
+                        format!("The header must be `{want}`, not `{}`.", fields.join(",")),
+                    )
+                }),
             Some((_, Err(e))) => Err(ApiError::unprocessable(
                 "csv_header",
                 format!("The header must be `{want}`: {}", e.message),

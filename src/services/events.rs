@@ -9,8 +9,8 @@
 //! so a reconnecting screen resumes after its `Last-Event-ID`.
 //!
 //! A screen gets: replayed unlocks, then a `leaderboard` and a `stats` snapshot; then each
-//! `unlock` as it happens, `leaderboard` (top 10) when it changed — at most once a second —
-//! `stats` every few seconds and a heartbeat comment.
+//! `unlock` as it happens, `leaderboard` (top 10) and `stats` when they changed — at most
+//! once a second — `stats` every few seconds anyway and a heartbeat comment.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -70,6 +70,80 @@ pub struct UnlockEvent {
     pub station_name: String,
     pub reached_on: NaiveDate,
     pub unlocked_at: DateTime<Utc>,
+}
+
+/// The `resync` event: events were missed and can't be replayed; reload the screen's state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ResyncEvent {
+    /// `resume point lost` (the `Last-Event-ID` is no longer buffered) or `screen fell behind`.
+    pub reason: &'static str,
+}
+
+/// One event of the live stream as the OpenAPI document describes it (OpenAPI 3.1: the
+/// `text/event-stream` schema describes each event): its `event` name and `data`, a JSON
+/// text whose schema is [`UnlockEvent`], [`LeaderboardEvent`], `StatsSummary` (the `stats`
+/// event) or [`ResyncEvent`]. `id` is set on `unlock`, for `Last-Event-ID`; comment lines
+/// (`: heartbeat`) and `retry:` carry no event.
+pub struct StreamEvent;
+
+impl StreamEvent {
+    /// Event name → schema of its `data`.
+    const EVENTS: [(&'static str, &'static str); 4] = [
+        ("unlock", "UnlockEvent"),
+        ("leaderboard", "LeaderboardEvent"),
+        ("stats", "StatsSummary"),
+        ("resync", "ResyncEvent"),
+    ];
+}
+
+impl utoipa::PartialSchema for StreamEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Ref, Type};
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        Self::EVENTS
+            .iter()
+            .fold(OneOfBuilder::new(), |one_of, (event, data)| {
+                one_of.item(
+                    ObjectBuilder::new()
+                        .title(Some(*event))
+                        .property("event", text().enum_values(Some([*event])))
+                        .required("event")
+                        .property(
+                            "id",
+                            text().description(Some("The last event id (`unlock` events set it)")),
+                        )
+                        .property(
+                            "data",
+                            text()
+                                .content_media_type("application/json")
+                                .content_schema(Some(Ref::from_schema_name(*data))),
+                        )
+                        .required("data"),
+                )
+            })
+            .into()
+    }
+}
+
+impl ToSchema for StreamEvent {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            UnlockEvent::name().into(),
+            <UnlockEvent as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push((
+            LeaderboardEvent::name().into(),
+            <LeaderboardEvent as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push((
+            stats::StatsSummary::name().into(),
+            <stats::StatsSummary as utoipa::PartialSchema>::schema(),
+        ));
+        schemas.push((
+            ResyncEvent::name().into(),
+            <ResyncEvent as utoipa::PartialSchema>::schema(),
+        ));
+    }
 }
 
 /// What crosses instances: a campaign's steps changed, with the unlocks that came of it.
@@ -381,6 +455,7 @@ async fn leaderboard_snapshot(db: &DatabaseConnection, audience: &Audience) -> A
         CohortBoardQuery {
             parent: None,
             metric: Some("progress".to_owned()),
+            level: None,
         },
     )
     .await?
@@ -474,7 +549,13 @@ async fn run_session(
         None if resuming => {
             send(
                 tx,
-                frame("resync", None, &serde_json::json!({ "reason": "resume point lost" })),
+                frame(
+                    "resync",
+                    None,
+                    &ResyncEvent {
+                        reason: "resume point lost",
+                    },
+                ),
             )
             .await?;
         }
@@ -505,7 +586,7 @@ async fn run_session(
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    send(tx, frame("resync", None, &serde_json::json!({ "reason": "screen fell behind" }))).await?;
+                    send(tx, frame("resync", None, &ResyncEvent { reason: "screen fell behind" })).await?;
                     dirty = true;
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -517,6 +598,14 @@ async fn run_session(
                     if fresh != board {
                         board = fresh;
                         send(tx, raw_frame("leaderboard", &board)).await?;
+                    }
+                    // The figures follow a change as fast as the board does, not only at
+                    // the next regular `stats`: a screen shows an upload within a second.
+                    if let Ok(now) = stats::summary(db, &audience.ctx).await
+                        && now != figures
+                    {
+                        figures = now;
+                        send(tx, frame("stats", None, &figures)).await?;
                     }
                 }
             }

@@ -1,5 +1,7 @@
 //! Logins (WeChat, development, organiser), the participant's profile and enrollment.
 
+pub mod erasure;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
@@ -17,6 +19,10 @@ use crate::{
     },
     error::{ApiError, ApiResult, is_unique_violation},
     models::{campaigns, cohorts, enrollments, organisers, participants, roster_entries},
+    services::wechat::{
+        WechatApi,
+        content::{NameCheck, check_display_name},
+    },
     state::AppState,
 };
 
@@ -148,7 +154,8 @@ pub fn parse_student_no(raw: &str) -> ApiResult<Option<String>> {
     Ok(Some(s.to_owned()))
 }
 
-fn default_display_name(openid: &str) -> String {
+/// The name a participant has until they choose one: 长征队员 and the openid's last 4 characters.
+pub fn default_display_name(openid: &str) -> String {
     let tail: String = openid
         .chars()
         .rev()
@@ -189,6 +196,7 @@ async fn upsert_participant(
             unionid: Set(unionid.clone()),
             session_key: Set(session_key.map(|k| k.expose_secret().to_owned())),
             display_name: Set(default_display_name(openid)),
+            name_check_pending: Set(false),
             student_no: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
@@ -355,15 +363,24 @@ async fn enrollment_view(db: &impl ConnectionTrait, e: &enrollments::Model) -> A
     })
 }
 
-/// Updates display name and/or student number.
+/// Updates display name and/or student number. A new display name passes WeChat's content
+/// check first (see `services::wechat::content`).
 ///
 /// # Errors
-/// 422 for invalid values.
-pub async fn update_me(db: &impl ConnectionTrait, participant_id: i32, patch: ProfilePatch) -> ApiResult<MeView> {
+/// 422 for invalid values and `display_name_rejected`; 503 `content_check_unavailable`.
+pub async fn update_me(
+    db: &impl ConnectionTrait,
+    wechat: &WechatApi,
+    participant_id: i32,
+    patch: ProfilePatch,
+) -> ApiResult<MeView> {
     let p = participant(db, participant_id).await?;
+    let name = patch.display_name.as_deref().map(parse_display_name).transpose()?;
+    let check = checked_name(wechat, &p, name.as_deref()).await?;
     let mut active = p.into_active_model();
-    if let Some(name) = &patch.display_name {
-        active.display_name = Set(parse_display_name(name)?);
+    if let (Some(name), Some(check)) = (name, check) {
+        active.display_name = Set(name);
+        active.name_check_pending = Set(check.pending());
     }
     if let Some(no) = &patch.student_no {
         active.student_no = Set(parse_student_no(no)?);
@@ -373,6 +390,15 @@ pub async fn update_me(db: &impl ConnectionTrait, participant_id: i32, patch: Pr
     me(db, participant_id).await
 }
 
+/// Runs a new display name through WeChat's content check; `None` when there is no new name
+/// (absent or unchanged).
+async fn checked_name(wechat: &WechatApi, p: &participants::Model, name: Option<&str>) -> ApiResult<Option<NameCheck>> {
+    match name {
+        Some(name) if name != p.display_name => Ok(Some(check_display_name(wechat, &p.openid, name).await?)),
+        _ => Ok(None),
+    }
+}
+
 /// Enrolls the participant into a campaign: into the leaf cohort whose join code matches,
 /// or the cohort their student number is pre-registered in. Joining again answers the
 /// same enrollment.
@@ -380,16 +406,20 @@ pub async fn update_me(db: &impl ConnectionTrait, participant_id: i32, patch: Pr
 /// # Errors
 /// 404 `campaign_not_found` / `cohort_not_found`; 409 `campaign_not_open` (draft or
 /// closed) and `already_enrolled` (in another cohort); 422 `cohort_not_leaf`,
-/// `join_code_required`, `join_code_not_accepted` and invalid profile fields.
+/// `join_code_required`, `join_code_not_accepted`, invalid profile fields and
+/// `display_name_rejected`; 503 `content_check_unavailable`.
 #[tracing::instrument(skip(db, req), fields(campaign = %slug))]
 pub async fn join(
     db: &DatabaseConnection,
+    wechat: &WechatApi,
     participant_id: i32,
     slug: &str,
     req: JoinRequest,
 ) -> ApiResult<EnrollmentView> {
     let display_name = req.display_name.as_deref().map(parse_display_name).transpose()?;
     let student_no = req.student_no.as_deref().map(parse_student_no).transpose()?;
+    // Checked before the write transaction: WeChat's answer may take seconds.
+    let check = checked_name(wechat, &participant(db, participant_id).await?, display_name.as_deref()).await?;
     let txn = crate::db::begin_write(db).await?;
     let campaign = crate::services::campaigns::find_public(&txn, slug).await?;
     if campaign.status != campaigns::ACTIVE {
@@ -403,8 +433,9 @@ pub async fn join(
     }
     let p = participant(&txn, participant_id).await?;
     let mut profile = p.clone().into_active_model();
-    if let Some(name) = display_name {
+    if let (Some(name), Some(check)) = (display_name, check) {
         profile.display_name = Set(name);
+        profile.name_check_pending = Set(check.pending());
     }
     if let Some(no) = student_no {
         profile.student_no = Set(no);

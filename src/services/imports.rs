@@ -78,7 +78,8 @@ struct Enrolled {
     suspended: bool,
 }
 
-/// Imports step days from a streamed CSV body.
+/// Imports step days from a streamed CSV body. A `dry_run` judges every line as the
+/// import would (`rejected` included) and stores nothing; `newly_unlocked` is then 0.
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 409 `campaign_closed` / `campaign_not_open`; 422
@@ -90,6 +91,7 @@ pub async fn import_steps<S, E>(
     slug: &str,
     body: S,
     limit: usize,
+    dry_run: bool,
 ) -> ApiResult<StepImportReport>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -215,13 +217,35 @@ where
         report.accepted += 1;
     }
     errors.into_result()?;
-
-    let txn = crate::db::begin_write(db).await?;
     report.participants = good.len();
+    if dry_run {
+        // Unlocks depend on what else is stored at the time: a dry run doesn't predict them.
+        return Ok(report);
+    }
+
+    // Many participants' days in one transaction meet uploads on their cohorts' rows: a
+    // transaction aborted to break a lock cycle is run again (nothing of it was stored).
+    report.newly_unlocked =
+        crate::db::retry::retry_conflicts(|| store_import(db, &ctx, who, slug, &good, &report)).await?;
+    Ok(report)
+}
+
+/// Stores an import's judged days and its audit entry in one transaction; answers how many
+/// stations it unlocked.
+async fn store_import(
+    db: &DatabaseConnection,
+    ctx: &CampaignCtx,
+    who: &Organiser,
+    slug: &str,
+    good: &BTreeMap<i32, BTreeMap<chrono::NaiveDate, i64>>,
+    report: &StepImportReport,
+) -> ApiResult<usize> {
+    let txn = crate::db::begin_write(db).await?;
     // An import's result is whole when it answers: unlock dates included.
     let uploads = good.iter().map(|(participant_id, days)| (*participant_id, days));
-    for outcome in ingest::ingest_together_in(&txn, &ctx, uploads, SOURCE_IMPORT, CohortDates::Now).await? {
-        report.newly_unlocked += outcome.newly.len();
+    let mut newly_unlocked = 0;
+    for outcome in ingest::ingest_together_in(&txn, ctx, uploads, SOURCE_IMPORT, CohortDates::Now).await? {
+        newly_unlocked += outcome.newly.len();
     }
     audit::record(
         &txn,
@@ -238,7 +262,7 @@ where
     )
     .await?;
     txn.commit().await?;
-    Ok(report)
+    Ok(newly_unlocked)
 }
 
 /// Enrolled participants by student number; `None` marks a number shared by several.

@@ -30,6 +30,7 @@ use crate::{
     },
     domain::{
         days::parse_local_day,
+        paging::{Count, PageRequest},
         ranking::{competition_ranks, page_ranks, rank_for},
     },
     error::{ApiError, ApiResult},
@@ -193,8 +194,23 @@ pub struct BoardQuery {
     /// Only this cohort's whole subtree.
     pub cohort: Option<i32>,
     /// 1–100, default 20; anything else is refused with 400 `invalid_query`.
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<Count>,
+    /// Rows to skip, default 0; 0 to 2^63 − 1 (else 400 `invalid_query`).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub offset: Option<Count>,
+    /// Only participants whose name contains this text (any case) or, for organisers, whose
+    /// student number starts with it; ranks stay those of the whole board.
+    pub q: Option<String>,
+}
+
+/// Whether a board row answers a search (`needle` already lower-cased).
+fn matches_search(r: &BoardRow, needle: &str, organiser: bool) -> bool {
+    r.display_name.to_lowercase().contains(needle)
+        || (organiser
+            && r.student_no
+                .as_deref()
+                .is_some_and(|no| no.to_lowercase().starts_with(needle)))
 }
 
 /// The period a board covers.
@@ -236,19 +252,9 @@ pub fn parse_period(period: Option<&str>, date: Option<&str>, today: NaiveDate) 
 ///
 /// # Errors
 /// 400 `invalid_query`.
-pub fn parse_page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(u64, u64)> {
-    let limit = match limit {
-        None => DEFAULT_LIMIT,
-        Some(l) => u64::try_from(l)
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| invalid_query(format!("`limit` must be between 1 and {MAX_LIMIT}.")))?,
-    };
-    let offset = match offset {
-        None => 0,
-        Some(o) => u64::try_from(o).map_err(|_| invalid_query("`offset` must not be negative."))?,
-    };
-    Ok((limit, offset))
+pub fn parse_page(limit: Option<Count>, offset: Option<Count>) -> ApiResult<(u64, u64)> {
+    let page = PageRequest::strict(limit, offset, DEFAULT_LIMIT, MAX_LIMIT).map_err(invalid_query)?;
+    Ok((page.limit, page.offset))
 }
 
 /// Which enrollments a board ranks.
@@ -647,7 +653,29 @@ pub async fn participants_board(
         period,
         cohorts,
     };
-    let (total, rows) = if scope.is_cached() {
+    let needle = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase);
+    let (total, rows) = if let Some(needle) = needle {
+        // A search reads the whole ranked board and filters it, so every hit keeps its rank.
+        let all = if scope.is_cached() {
+            boards.snapshot(db, scope.campaign_id).await?.page(u64::MAX, 0)
+        } else {
+            let n = scope.count(db).await?;
+            scope.page(db, std::cmp::Ord::max(n, 1), 0).await?
+        };
+        let hits: Vec<(u64, BoardRow)> = all
+            .into_iter()
+            .filter(|(_, r)| matches_search(r, &needle, audience.organiser))
+            .collect();
+        let total = u64::try_from(hits.len()).unwrap_or(u64::MAX);
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(limit).unwrap_or(usize::MAX);
+        (total, hits.into_iter().skip(skip).take(take).collect())
+    } else if scope.is_cached() {
         let board = boards.snapshot(db, scope.campaign_id).await?;
         (board.len(), board.page(limit, offset))
     } else {
@@ -754,6 +782,9 @@ pub struct CohortBoardQuery {
     pub parent: Option<i32>,
     /// `total` (default), `mean`, `participation` or `progress`.
     pub metric: Option<String>,
+    /// `children` (default): the cohorts right below `parent`; `leaf`: every cohort without
+    /// children below `parent` (or in the campaign), such as all classes of a school.
+    pub level: Option<String>,
 }
 
 /// What a cohort board ranks by.
@@ -853,7 +884,28 @@ pub async fn cohorts_board(
     {
         return Err(cohort_not_found(p));
     }
-    let mut kids: Vec<&cohorts::Model> = all.iter().filter(|c| c.parent_id == query.parent).collect();
+    let leaves = match query.level.as_deref() {
+        None | Some("children") => false,
+        Some("leaf") => true,
+        Some(other) => {
+            return Err(invalid_query(format!(
+                "`level` must be children or leaf, not `{other}`."
+            )));
+        }
+    };
+    let has_children = |c: &cohorts::Model| all.iter().any(|x| x.parent_id == Some(c.id));
+    let mut kids: Vec<&cohorts::Model> = if leaves {
+        let under = query
+            .parent
+            .and_then(|p| all.iter().find(|c| c.id == p))
+            .map(|p| format!("{}/", p.path));
+        all.iter()
+            .filter(|c| !has_children(c))
+            .filter(|c| under.as_ref().is_none_or(|prefix| c.path.starts_with(prefix.as_str())))
+            .collect()
+    } else {
+        all.iter().filter(|c| c.parent_id == query.parent).collect()
+    };
     let ids: Vec<i32> = kids.iter().map(|c| c.id).collect();
     let today: HashMap<i32, i32> = if ids.is_empty() {
         HashMap::new()
@@ -894,7 +946,7 @@ pub async fn cohorts_board(
                 id: c.id,
                 name: c.name.clone(),
                 path: c.path.clone(),
-                has_children: all.iter().any(|x| x.parent_id == Some(c.id)),
+                has_children: has_children(c),
                 member_count: c.member_count,
                 active_members: c.active_members,
                 counted_steps: c.total_counted,
@@ -926,9 +978,9 @@ mod tests {
         assert!(parse_period(Some("day"), Some("2026-13-01"), today).is_err());
         assert!(parse_period(Some("total"), Some("2026-11-01"), today).is_err());
         assert_eq!(parse_page(None, None).ok(), Some((20, 0)));
-        assert!(parse_page(Some(0), None).is_err());
-        assert!(parse_page(Some(101), None).is_err());
-        assert!(parse_page(Some(5), Some(-1)).is_err());
+        assert!(parse_page(Count::new(0), None).is_err());
+        assert!(parse_page(Count::new(101), None).is_err());
+        assert_eq!(parse_page(Count::new(5), Count::new(7)).ok(), Some((5, 7)));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::Organiser,
+    domain::paging::{Count, PageRequest},
     error::{ApiError, ApiResult},
     models::{campaigns, enrollments, participants, step_days},
     services::{access, audit, progress},
@@ -40,9 +41,13 @@ pub struct FlagQuery {
     #[serde(default)]
     pub include_voided: bool,
     /// Page size, default 50. Values above `limits.max_page_size` (default 100) are clamped
-    /// to it and 0 counts as 1.
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
+    /// to it and 0 counts as 1; negative values and values above 2^63 − 1 are refused with
+    /// 400 `invalid_query`.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub limit: Option<Count>,
+    /// Rows to skip, default 0; 0 to 2^63 − 1 (else 400 `invalid_query`).
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub offset: Option<Count>,
 }
 
 /// A step day shown for review.
@@ -108,11 +113,12 @@ pub async fn flags(
         query = query.filter(step_days::Column::Voided.eq(false));
     }
     let total = query.clone().count(db).await?;
+    let page = PageRequest::clamped(q.limit, q.offset, 50, max);
     let rows = query
         .order_by_desc(step_days::Column::Steps)
         .order_by_asc(step_days::Column::Id)
-        .limit(q.limit.unwrap_or(50).clamp(1, max))
-        .offset(q.offset.unwrap_or(0))
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db)
         .await?;
     let ids: Vec<i32> = rows.iter().map(|r| r.participant_id).collect();
@@ -148,6 +154,11 @@ fn not_closed(c: &campaigns::Model) -> ApiResult<()> {
 /// their cohorts' totals and unlocks in the same transaction, so everything drops (or
 /// returns) at once.
 ///
+/// Locks as an upload does: the participant's enrollment first, then the day, read again
+/// under the lock, so an upload racing the correction either lands before it (and the
+/// correction sees its max-merged count) or waits for it. A transaction the database aborts
+/// to break a lock cycle is run again (see [`crate::db::retry`]).
+///
 /// # Errors
 /// 404 `campaign_not_found` / `step_day_not_found`; 409 `campaign_closed`; 422 `reason`.
 #[tracing::instrument(skip(db, reason), fields(organiser = who.id, campaign = %slug))]
@@ -159,19 +170,40 @@ pub async fn set_voided(
     reason: Option<&str>,
 ) -> ApiResult<ReviewDay> {
     let reason = reason.map(parse_reason).transpose()?;
+    crate::db::retry::retry_conflicts(|| set_voided_once(db, who, slug, step_day_id, reason.clone())).await
+}
+
+async fn set_voided_once(
+    db: &DatabaseConnection,
+    who: &Organiser,
+    slug: &str,
+    step_day_id: i32,
+    reason: Option<String>,
+) -> ApiResult<ReviewDay> {
     let txn = crate::db::begin_write(db).await?;
     let campaign = access::require_campaign_access(&txn, who, slug).await?;
     not_closed(&campaign)?;
-    let day = step_days::Entity::find_by_id(step_day_id)
+    let not_found = || {
+        ApiError::not_found(
+            "step_day_not_found",
+            format!("No step day {step_day_id} in this campaign."),
+        )
+    };
+    // Whose day it is never changes: read unlocked only to know which enrollment to lock.
+    let owner = step_days::Entity::find_by_id(step_day_id)
         .one(&txn)
         .await?
         .filter(|d| d.campaign_id == campaign.id)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "step_day_not_found",
-                format!("No step day {step_day_id} in this campaign."),
-            )
-        })?;
+        .ok_or_else(not_found)?
+        .participant_id;
+    let enrollment = progress::lock_enrollment(&txn, campaign.id, owner)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("step day {step_day_id} has no enrollment"))?;
+    let mut locked = step_days::Entity::find_by_id(step_day_id);
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        locked = locked.lock_exclusive();
+    }
+    let day = locked.one(&txn).await?.ok_or_else(not_found)?;
     let voided = reason.is_some();
     if day.voided == voided {
         let view = review_day(&txn, day).await?;
@@ -186,9 +218,6 @@ pub async fn set_voided(
     // The day leaves (or rejoins) the participant's series: the same incremental update an
     // upload makes, for this participant and their cohorts only.
     let ctx = progress::CampaignCtx::from_model(&txn, campaign.clone()).await?;
-    let enrollment = progress::lock_enrollment(&txn, campaign.id, day.participant_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("step day {step_day_id} has no enrollment"))?;
     let sign: i64 = if voided { -1 } else { 1 };
     let delta = progress::DayDelta {
         day: day.day,
@@ -230,6 +259,30 @@ pub async fn set_voided(
     Ok(view)
 }
 
+/// The participant's enrollment in the campaign.
+///
+/// # Errors
+/// 404 `participant_not_found`.
+async fn enrollment_of(
+    db: &impl ConnectionTrait,
+    campaign_id: i32,
+    participant_id: i32,
+) -> ApiResult<enrollments::Model> {
+    enrollments::Entity::find()
+        .filter(enrollments::Column::CampaignId.eq(campaign_id))
+        .filter(enrollments::Column::ParticipantId.eq(participant_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| not_enrolled(participant_id))
+}
+
+fn not_enrolled(participant_id: i32) -> ApiError {
+    ApiError::not_found(
+        "participant_not_found",
+        format!("Participant {participant_id} is not enrolled in this campaign."),
+    )
+}
+
 /// A participant's standing in a campaign.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StandingView {
@@ -253,19 +306,22 @@ pub async fn set_suspended(
     reason: Option<&str>,
 ) -> ApiResult<StandingView> {
     let reason = reason.map(parse_reason).transpose()?;
+    crate::db::retry::retry_conflicts(|| set_suspended_once(db, who, slug, participant_id, reason.clone())).await
+}
+
+async fn set_suspended_once(
+    db: &DatabaseConnection,
+    who: &Organiser,
+    slug: &str,
+    participant_id: i32,
+    reason: Option<String>,
+) -> ApiResult<StandingView> {
     let txn = crate::db::begin_write(db).await?;
     let campaign = access::require_campaign_access(&txn, who, slug).await?;
-    let enrollment = enrollments::Entity::find()
-        .filter(enrollments::Column::CampaignId.eq(campaign.id))
-        .filter(enrollments::Column::ParticipantId.eq(participant_id))
-        .one(&txn)
+    // The enrollment is the lock every writer of this participant takes first.
+    let enrollment = progress::lock_enrollment(&txn, campaign.id, participant_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "participant_not_found",
-                format!("Participant {participant_id} is not enrolled in this campaign."),
-            )
-        })?;
+        .ok_or_else(|| not_enrolled(participant_id))?;
     let status = if reason.is_some() {
         enrollments::SUSPENDED
     } else {
@@ -308,5 +364,54 @@ pub async fn set_suspended(
         display_name: name,
         status: after.status,
         suspend_reason: after.suspend_reason,
+    })
+}
+
+/// A participant's recent step days, to judge a flagged day against their usual walking.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParticipantDays {
+    pub participant_id: i32,
+    pub display_name: String,
+    pub student_no: Option<String>,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub suspend_reason: Option<String>,
+    /// Newest first, voided days included.
+    pub days: Vec<ReviewDay>,
+}
+
+/// How many recent days `participant_days` lists.
+pub const RECENT_DAYS: u64 = 30;
+
+/// The participant's standing and their last [`RECENT_DAYS`] step days in the campaign.
+///
+/// # Errors
+/// 404 `campaign_not_found` / `participant_not_found`.
+pub async fn participant_days(
+    db: &impl ConnectionTrait,
+    who: &Organiser,
+    slug: &str,
+    participant_id: i32,
+) -> ApiResult<ParticipantDays> {
+    let campaign = access::require_campaign_access(db, who, slug).await?;
+    let enrollment = enrollment_of(db, campaign.id, participant_id).await?;
+    let person = participants::Entity::find_by_id(participant_id).one(db).await?;
+    let days = step_days::Entity::find()
+        .filter(step_days::Column::CampaignId.eq(campaign.id))
+        .filter(step_days::Column::ParticipantId.eq(participant_id))
+        .order_by_desc(step_days::Column::Day)
+        .limit(RECENT_DAYS)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| to_view(d, person.as_ref()))
+        .collect();
+    Ok(ParticipantDays {
+        participant_id,
+        display_name: person.as_ref().map(|p| p.display_name.clone()).unwrap_or_default(),
+        student_no: person.and_then(|p| p.student_no),
+        status: enrollment.status,
+        suspend_reason: enrollment.suspend_reason,
+        days,
     })
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    domain::geo::{Coordinates, CoordinatesError},
     error::{ApiError, ApiResult},
     models::{routes, stations},
 };
@@ -50,6 +51,21 @@ pub struct StationDoc {
     pub story: String,
     #[serde(default)]
     pub image_url: Option<String>,
+    /// WGS84 latitude in degrees (−90..=90); give both `lat` and `lon`, or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// WGS84 longitude in degrees (−180..=180).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+}
+
+/// 422 `invalid_coordinates` for the station (or field) `at`.
+pub fn invalid_coordinates(at: &str, e: CoordinatesError) -> ApiError {
+    ApiError::Unprocessable {
+        code: "invalid_coordinates",
+        detail: format!("{at}: {e}."),
+        errors: Some(serde_json::json!([{ "field": at, "message": e.to_string() }])),
+    }
 }
 
 /// True for slugs of 2–64 characters: lowercase ASCII letters, digits and inner hyphens.
@@ -64,10 +80,11 @@ pub fn is_valid_slug(slug: &str) -> bool {
 
 impl RouteDoc {
     /// Checks the rules of a route: valid slug and name, 2–200 stations, unique `seq`,
-    /// strictly increasing non-negative metres in `seq` order, named stations.
+    /// strictly increasing non-negative metres in `seq` order, named stations, coordinates
+    /// in range and given as pairs.
     ///
     /// # Errors
-    /// 422 naming the first field at fault.
+    /// 422 naming the first field at fault (`invalid_coordinates` for coordinates).
     pub fn validate(&mut self) -> ApiResult<()> {
         if !is_valid_slug(&self.slug) {
             return Err(ApiError::invalid_field(
@@ -119,6 +136,8 @@ impl RouteDoc {
                     format!("station {}: event_date_end precedes event_date", s.seq),
                 ));
             }
+            Coordinates::from_pair(s.lat, s.lon)
+                .map_err(|e| invalid_coordinates(&format!("stations[seq={}]", s.seq), e))?;
             last = Some(s.metres);
         }
         Ok(())
@@ -164,6 +183,8 @@ impl RouteDoc {
             title: Set(s.title.clone()),
             story: Set(s.story.clone()),
             image_url: Set(s.image_url.clone()),
+            lat: Set(s.lat),
+            lon: Set(s.lon),
             ..Default::default()
         });
         stations::Entity::insert_many(rows).exec(db).await?;

@@ -3,7 +3,7 @@
 //! transaction, so starting again (or two processes starting at once) never seeds twice.
 
 use chrono::{Duration, Utc};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Set};
 
 use crate::{
     error::is_unique_violation,
@@ -73,10 +73,41 @@ pub fn demo_shaped(
     }
 }
 
+/// Gives the built-in route's stations stored before stations had coordinates the
+/// built-in positions: only stations without one, matched by `seq` and name, so a route
+/// an organiser edited keeps its edits.
+async fn place_stations(db: &impl ConnectionTrait, route: &routes::Model) -> anyhow::Result<()> {
+    let doc = RouteDoc::built_in()?;
+    let mut placed = 0;
+    for st in route.stations(db).await? {
+        if st.lat.is_some() || st.lon.is_some() {
+            continue;
+        }
+        let Some(known) = doc.stations.iter().find(|d| d.seq == st.seq && d.name == st.name) else {
+            continue;
+        };
+        if known.lat.is_none() {
+            continue;
+        }
+        let mut a = st.into_active_model();
+        a.lat = Set(known.lat);
+        a.lon = Set(known.lon);
+        a.update(db).await?;
+        placed += 1;
+    }
+    if placed > 0 {
+        tracing::info!(route = %route.slug, stations = placed, "gave the built-in route's stations their coordinates");
+    }
+    Ok(())
+}
+
 async fn seed(db: &DatabaseConnection, demo: bool) -> anyhow::Result<()> {
     let txn = crate::db::begin_write(db).await?;
     let route = match routes::Model::find_by_slug(&txn, BUILT_IN_ROUTE_SLUG).await? {
-        Some(r) => r,
+        Some(r) => {
+            place_stations(&txn, &r).await?;
+            r
+        }
         None => {
             let doc = RouteDoc::built_in()?;
             let route = doc.insert(&txn).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -49,6 +49,14 @@ impl SessionKeys {
         keys.insert(participant_id, Arc::from(key));
     }
 
+    /// Drops the participant's key (their data was erased).
+    pub fn forget(&self, participant_id: i32) {
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&participant_id);
+    }
+
     fn held(&self, participant_id: i32) -> Option<Arc<str>> {
         self.keys
             .lock()

@@ -75,6 +75,7 @@ pub async fn run(
             unionid: Set(None),
             session_key: Set(None),
             display_name: Set(format!("队员{i:05}")),
+            name_check_pending: Set(false),
             student_no: Set(Some(format!("S{tag:08x}{i:06}"))),
             created_at: Set(now),
             updated_at: Set(now),

@@ -17,6 +17,7 @@ use crate::{
     services::{
         leaderboard::{basis_points, bp_percent},
         progress::{CampaignCtx, SUBJECT_COHORT, SUBJECT_PARTICIPANT, km},
+        wechat::reminders::ReminderDay,
     },
 };
 
@@ -71,6 +72,8 @@ pub struct CampaignStats {
     pub summary: StatsSummary,
     /// From the campaign's first day to today (or its last day), oldest first.
     pub series: Vec<DayPoint>,
+    /// Evening reminders per campaign-local day on which any was due, oldest first.
+    pub reminders: Vec<ReminderDay>,
 }
 
 /// The headline figures.
@@ -238,7 +241,12 @@ pub async fn campaign_stats(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> Api
             None => break,
         }
     }
-    Ok(CampaignStats { summary, series })
+    let reminders = crate::services::wechat::reminders::daily_counts(db, cid).await?;
+    Ok(CampaignStats {
+        summary,
+        series,
+        reminders,
+    })
 }
 
 #[cfg(test)]

@@ -200,6 +200,22 @@ fn cases() -> Vec<Case> {
         ),
         case("GET", "/api/v1/me", R::AnyParticipant(200), F::None, B::None),
         case(
+            "POST",
+            "/api/v1/me/subscriptions",
+            R::AnyParticipant(200),
+            F::None,
+            B::Json(|| json!({ "template_ids": ["TPL_AUTHZ"] })),
+        ),
+        // Nobody in the fixture finished the route: enrolled callers hear "not yet".
+        case(
+            "GET",
+            "/campaigns/{slug}/me/certificate",
+            R::Enrolled(404),
+            F::Slug(DEMO),
+            B::None,
+        ),
+        case("GET", "/api/v1/certificates/{id}", R::Public(404), F::None, B::None),
+        case(
             "PATCH",
             "/api/v1/me",
             R::AnyParticipant(200),
@@ -386,7 +402,15 @@ fn cases() -> Vec<Case> {
         Body,
         &'static str,
     );
-    let objects: [Object; 6] = [
+    let objects: [Object; 9] = [
+        (
+            "GET",
+            "cohorts/{id}/qrcode.png",
+            200,
+            F::Cohort,
+            B::None,
+            "cohort_not_found",
+        ),
         (
             "PATCH",
             "cohorts/{id}",
@@ -413,6 +437,14 @@ fn cases() -> Vec<Case> {
             "step_day_not_found",
         ),
         (
+            "GET",
+            "participants/{id}/days",
+            200,
+            |s| F::Member(s, false),
+            B::None,
+            "participant_not_found",
+        ),
+        (
             "POST",
             "participants/{id}/suspend",
             200,
@@ -428,12 +460,22 @@ fn cases() -> Vec<Case> {
             B::None,
             "participant_not_found",
         ),
+        (
+            "POST",
+            "participants/{id}/erase",
+            204,
+            |s| F::Member(s, false),
+            B::None,
+            "participant_not_found",
+        ),
     ];
     for (method, path, ok, fill, body, missing) in objects {
         let path = format!("/admin/campaigns/{{slug}}/{path}");
         cases.push(case(method, &path, R::Scoped(ok), fill("second"), body));
         cases.push(case(method, &path, R::Foreign(missing), fill("third"), body));
     }
+    // Last: it erases Alice, Bob and Carol, whose tokens then stop working.
+    cases.push(case("DELETE", "/api/v1/me", R::AnyParticipant(204), F::None, B::None));
     cases
 }
 

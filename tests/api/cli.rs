@@ -12,7 +12,7 @@ use crate::{
     steps::snapshot,
 };
 
-fn run(url: &str, args: &[&str], stdin: &str) -> (bool, String) {
+pub fn run(url: &str, args: &[&str], stdin: &str) -> (bool, String) {
     let mut child = longmarch_command()
         .env("LONGMARCH_ENV", "test")
         .env("LONGMARCH__DATABASE__URL", url)

@@ -252,3 +252,33 @@ async fn an_upload_on_one_instance_reaches_a_screen_on_another() {
     assert_eq!(board.event, "leaderboard");
     assert_eq!(board.data["participants"][0]["display_name"], "孙七");
 }
+
+#[tokio::test]
+async fn a_screen_sees_the_figures_of_an_upload_within_two_seconds() {
+    let app = spawn_app().await;
+    let admin = organiser_token(&app, "alice", "admin").await;
+    let board = board_token(&app, &admin).await;
+    let p = participant(&app, "o-1", "周八", "S1", "DEMO02").await;
+    let mut sse = Sse::connect(&app, None, &format!("?access_token={board}"), None).await;
+    assert_eq!(sse.next().await.event, "leaderboard");
+    let before = sse.next().await;
+    assert_eq!(before.event, "stats");
+    assert_eq!(before.data["counted_steps"], 0);
+
+    let sent = std::time::Instant::now();
+    upload(&app, &p, &[(0, 9_000)]).await;
+    let figures = loop {
+        let f = sse.next().await;
+        if f.event == "stats" {
+            break f;
+        }
+    };
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "the changed figures came after {:?}, not with the board",
+        sent.elapsed()
+    );
+    assert_eq!(figures.data["counted_steps"], 9_000);
+    assert_eq!(figures.data["active_today"], 1);
+    assert_eq!(figures.data["km"], 500.0);
+}

@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use crate::helpers::{TestDatabase, test_settings};
 
 /// Every table of DESIGN.md's domain.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 19] = [
     "organisers",
     "routes",
     "stations",
@@ -21,6 +21,11 @@ const TABLES: [&str; 14] = [
     "unlocks",
     "roster_entries",
     "audit_log",
+    "wechat_tokens",
+    "subscription_credits",
+    "reminder_claims",
+    "join_qrcodes",
+    "certificates",
 ];
 
 /// The user tables present in the database, sorted.

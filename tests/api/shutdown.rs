@@ -28,8 +28,19 @@ pub fn longmarch_command() -> Command {
     cmd
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, for a server started in another process.
+///
+/// Drawn below Linux's ephemeral range (32768–60999): a port the kernel hands out for `bind 0`
+/// is also what the suite's many outgoing connections (HTTP clients, database pools) get, so
+/// one of them could take it before the server binds it, and the server would exit.
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    for _ in 0..1000 {
+        let port = rand::rng().random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("local addr").port()
 }

@@ -539,9 +539,14 @@ async fn werun_without_a_wechat_session_asks_to_log_in_again() {
 
 /// Everything the progress engine stores, without ids and timestamps of rows it rewrites.
 pub async fn snapshot(app: &TestApp) -> Value {
+    snapshot_of(&app.db).await
+}
+
+/// `snapshot` of any database.
+pub async fn snapshot_of(db: &sea_orm::DatabaseConnection) -> Value {
     let e: Vec<Value> = enrollments::Entity::find()
         .order_by_asc(enrollments::Column::Id)
-        .all(&app.db)
+        .all(db)
         .await
         .expect("q")
         .into_iter()
@@ -560,7 +565,7 @@ pub async fn snapshot(app: &TestApp) -> Value {
         .collect();
     let c: Vec<Value> = cohorts::Entity::find()
         .order_by_asc(cohorts::Column::Id)
-        .all(&app.db)
+        .all(db)
         .await
         .expect("q")
         .into_iter()
@@ -582,7 +587,7 @@ pub async fn snapshot(app: &TestApp) -> Value {
     let cd: Vec<Value> = cohort_days::Entity::find()
         .order_by_asc(cohort_days::Column::CohortId)
         .order_by_asc(cohort_days::Column::Day)
-        .all(&app.db)
+        .all(db)
         .await
         .expect("q")
         .into_iter()
@@ -591,7 +596,7 @@ pub async fn snapshot(app: &TestApp) -> Value {
         .collect();
     let pd: Vec<Value> = longmarch::models::campaign_days::Entity::find()
         .order_by_asc(longmarch::models::campaign_days::Column::Day)
-        .all(&app.db)
+        .all(db)
         .await
         .expect("q")
         .into_iter()
@@ -602,7 +607,7 @@ pub async fn snapshot(app: &TestApp) -> Value {
         .order_by_asc(unlocks::Column::SubjectKind)
         .order_by_asc(unlocks::Column::SubjectId)
         .order_by_asc(unlocks::Column::StationSeq)
-        .all(&app.db)
+        .all(db)
         .await
         .expect("q")
         .into_iter()

@@ -25,6 +25,9 @@ pub struct Model {
     pub owner_id: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub reminders_enabled: bool,
+    pub reminder_time: String,
+    pub reminder_template_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "stations")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -17,6 +17,10 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub story: String,
     pub image_url: Option<String>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub lat: Option<f64>,
+    #[sea_orm(column_type = "Double", nullable)]
+    pub lon: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

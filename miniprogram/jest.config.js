@@ -1,0 +1,5 @@
+module.exports = {
+  testEnvironment: 'jsdom',
+  testMatch: ['<rootDir>/tests/**/*.test.js'],
+  testTimeout: 60000,
+}
