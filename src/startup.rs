@@ -52,6 +52,9 @@ impl Application {
         let boards = Arc::new(crate::services::board_cache::BoardCache::new(Duration::from_millis(
             settings.cache.board_max_staleness_ms,
         )));
+        if settings.cache.board_max_staleness_ms > 0 {
+            boards.warm(&db).await?;
+        }
         let campaigns = Arc::new(crate::services::campaign_cache::CampaignCache::new(
             Duration::from_millis(settings.cache.campaign_ttl_ms),
         ));

@@ -73,18 +73,21 @@ impl PartialOrd for RankKey {
 /// row before the page and every earlier row on the page with a different score), because
 /// the page is ordered by score.
 pub fn page_ranks(first_rank: u64, offset: u64, scores: impl IntoIterator<Item = i64>) -> Vec<u64> {
-    let mut out = Vec::new();
+    ranks_from(first_rank, offset, scores).collect()
+}
+
+/// [`page_ranks`] one at a time, for walking a long board without collecting it.
+pub fn ranks_from(first_rank: u64, offset: u64, scores: impl IntoIterator<Item = i64>) -> impl Iterator<Item = u64> {
     let mut prev: Option<(i64, u64)> = None;
-    for (i, s) in (0u64..).zip(scores) {
+    (0u64..).zip(scores).map(move |(i, s)| {
         let rank = match prev {
             None => first_rank,
             Some((ps, pr)) if ps == s => pr,
             Some(_) => offset + i + 1,
         };
-        out.push(rank);
         prev = Some((s, rank));
-    }
-    out
+        rank
+    })
 }
 
 #[cfg(test)]

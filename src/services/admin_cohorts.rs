@@ -259,10 +259,19 @@ pub async fn update(
             ));
         }
         let old_prefix = format!("{}/", before.path);
-        for d in cohorts::Model::all_of(&txn, campaign.id).await? {
+        let below: Vec<cohorts::Model> = cohorts::Model::all_of(&txn, campaign.id)
+            .await?
+            .into_iter()
+            .filter(|d| d.path.starts_with(&old_prefix))
+            .collect();
+        // Members' board rows show the name and path: stamp them, enrollments before
+        // cohorts as uploads lock them.
+        enrollments::touch_cohorts(&txn, below.iter().map(|d| d.id).chain([id]).collect()).await?;
+        for d in below {
             if let Some(rest) = d.path.strip_prefix(&old_prefix) {
-                let mut da = d.clone().into_active_model();
-                da.path = Set(format!("{new_path}/{rest}"));
+                let path = format!("{new_path}/{rest}");
+                let mut da = d.into_active_model();
+                da.path = Set(path);
                 da.update(&txn).await?;
             }
         }

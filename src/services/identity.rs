@@ -369,7 +369,7 @@ async fn enrollment_view(db: &impl ConnectionTrait, e: &enrollments::Model) -> A
 /// # Errors
 /// 422 for invalid values and `display_name_rejected`; 503 `content_check_unavailable`.
 pub async fn update_me(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     wechat: &WechatApi,
     participant_id: i32,
     patch: ProfilePatch,
@@ -386,7 +386,11 @@ pub async fn update_me(
         active.student_no = Set(parse_student_no(no)?);
     }
     active.updated_at = Set(Utc::now());
-    active.update(db).await?;
+    let txn = crate::db::begin_write(db).await?;
+    // Enrollments first, as every writer of a participant's figures locks them.
+    enrollments::touch_participant(&txn, participant_id).await?;
+    active.update(&txn).await?;
+    txn.commit().await?;
     me(db, participant_id).await
 }
 
@@ -442,6 +446,7 @@ pub async fn join(
     }
     let p = if profile.is_changed() {
         profile.updated_at = Set(Utc::now());
+        enrollments::touch_participant(&txn, participant_id).await?;
         profile.update(&txn).await?
     } else {
         p

@@ -103,6 +103,7 @@ pub struct Audience {
 #[derive(Debug, Clone)]
 pub struct Me {
     pub id: i32,
+    pub participant_id: i32,
     pub status: String,
     pub total_counted: i64,
     pub last_reached_on: Option<NaiveDate>,
@@ -112,6 +113,7 @@ impl From<&enrollments::Model> for Me {
     fn from(e: &enrollments::Model) -> Self {
         Self {
             id: e.id,
+            participant_id: e.participant_id,
             status: e.status.clone(),
             total_counted: e.total_counted,
             last_reached_on: e.last_reached_on,
@@ -123,6 +125,7 @@ impl From<&BoardRow> for Me {
     fn from(r: &BoardRow) -> Self {
         Self {
             id: r.enrollment_id,
+            participant_id: r.participant_id,
             status: r.status.clone(),
             total_counted: r.total_counted,
             last_reached_on: r.last_reached_on,
@@ -147,10 +150,11 @@ pub async fn open(
         Viewer::Participant(id) => {
             let ctx = campaigns.public(db, slug).await?;
             // Ranked participants are on the board in memory; anyone else (just joined,
-            // suspended, not enrolled) is looked up, for the right answer.
+            // suspended, not enrolled), or everyone while the board is first built, is
+            // looked up, for the right answer.
             let board = boards.snapshot(db, ctx.campaign.id).await?;
-            let me = match board.participant(*id) {
-                Some(row) => Me::from(row),
+            let me = match board.and_then(|b| b.participant(*id)) {
+                Some(row) => Me::from(&row),
                 None => Me::from(&enrollment_of(db, &ctx, *id).await?),
             };
             Ok(Audience {
@@ -204,13 +208,11 @@ pub struct BoardQuery {
     pub q: Option<String>,
 }
 
-/// Whether a board row answers a search (`needle` already lower-cased).
-fn matches_search(r: &BoardRow, needle: &str, organiser: bool) -> bool {
-    r.display_name.to_lowercase().contains(needle)
-        || (organiser
-            && r.student_no
-                .as_deref()
-                .is_some_and(|no| no.to_lowercase().starts_with(needle)))
+/// Whether a board row's display name and student number answer a search (`needle`
+/// already lower-cased).
+fn matches_search(display_name: &str, student_no: Option<&str>, needle: &str, organiser: bool) -> bool {
+    display_name.to_lowercase().contains(needle)
+        || (organiser && student_no.is_some_and(|no| no.to_lowercase().starts_with(needle)))
 }
 
 /// The period a board covers.
@@ -659,24 +661,29 @@ pub async fn participants_board(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(str::to_lowercase);
+    let cached = if scope.is_cached() {
+        boards.snapshot(db, scope.campaign_id).await?
+    } else {
+        None
+    };
     let (total, rows) = if let Some(needle) = needle {
         // A search reads the whole ranked board and filters it, so every hit keeps its rank.
-        let all = if scope.is_cached() {
-            boards.snapshot(db, scope.campaign_id).await?.page(u64::MAX, 0)
-        } else {
-            let n = scope.count(db).await?;
-            scope.page(db, std::cmp::Ord::max(n, 1), 0).await?
+        let hit = |name: &str, no: Option<&str>| matches_search(name, no, &needle, audience.organiser);
+        let hits: Vec<(u64, BoardRow)> = match &cached {
+            Some(board) => board.matching(hit),
+            None => {
+                let n = scope.count(db).await?;
+                let all = scope.page(db, std::cmp::Ord::max(n, 1), 0).await?;
+                all.into_iter()
+                    .filter(|(_, r)| hit(&r.display_name, r.student_no.as_deref()))
+                    .collect()
+            }
         };
-        let hits: Vec<(u64, BoardRow)> = all
-            .into_iter()
-            .filter(|(_, r)| matches_search(r, &needle, audience.organiser))
-            .collect();
         let total = u64::try_from(hits.len()).unwrap_or(u64::MAX);
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         let take = usize::try_from(limit).unwrap_or(usize::MAX);
         (total, hits.into_iter().skip(skip).take(take).collect())
-    } else if scope.is_cached() {
-        let board = boards.snapshot(db, scope.campaign_id).await?;
+    } else if let Some(board) = cached {
         (board.len(), board.page(limit, offset))
     } else {
         (scope.count(db).await?, scope.page(db, limit, offset).await?)
@@ -731,8 +738,9 @@ pub async fn my_rank(db: &DatabaseConnection, boards: &BoardCache, audience: &Au
         period: Period::Total,
         cohorts: None,
     };
-    let board = boards.snapshot(db, scope.campaign_id).await?;
-    if let Some(around) = board.around(me.id, 2) {
+    if let Some(board) = boards.snapshot(db, scope.campaign_id).await?
+        && let Some(around) = board.around(me.participant_id, 2)
+    {
         let entries = |rows: Vec<(u64, BoardRow)>| rows.into_iter().map(|(rank, r)| audience.entry(rank, r)).collect();
         return Ok(MyRank {
             rank: around.me.0,
@@ -742,7 +750,7 @@ pub async fn my_rank(db: &DatabaseConnection, boards: &BoardCache, audience: &Au
             below: entries(around.below),
         });
     }
-    // Joined since the board was last read: ask the database.
+    // Joined since the board was last read, or the board is being built: ask the database.
     let key = RowKey {
         score: me.total_counted,
         reached_on: me.last_reached_on,

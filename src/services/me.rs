@@ -10,7 +10,7 @@ use crate::{
     models::{cohorts, enrollments, step_days, unlocks},
     services::{
         board_cache::BoardCache,
-        leaderboard::{basis_points, bp_percent},
+        leaderboard::{Period, Scope, basis_points, bp_percent},
         progress::{CampaignCtx, PositionView, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
     },
 };
@@ -76,8 +76,16 @@ pub async fn rank_of(
     campaign_id: i32,
     counted: i64,
 ) -> ApiResult<(u64, u64)> {
-    let board = boards.snapshot(db, campaign_id).await?;
-    Ok((board.rank_of(counted), board.len()))
+    if let Some(board) = boards.snapshot(db, campaign_id).await? {
+        return Ok((board.rank_of(counted), board.len()));
+    }
+    // The board is being built: ask the database.
+    let scope = Scope {
+        campaign_id,
+        period: Period::Total,
+        cohorts: None,
+    };
+    Ok((scope.rank_of(db, counted).await?, scope.count(db).await?))
 }
 
 /// Builds the progress view of an enrollment.

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use longmarch::services::board_cache::BoardCache;
 use serde_json::json;
 
 use crate::{
@@ -122,8 +123,9 @@ async fn a_board_within_its_bound_answers_without_waiting_for_its_refresh() {
     caught_up([20_000, 9_000]).await;
 }
 
-/// The board's full read goes in pages of 5,000 rows: a board of 5,500 with many ties must
-/// still rank everyone exactly once, in the database's order.
+/// The board's build reads in pages of 5,000 rows: a board of 5,500 with many ties must
+/// still rank everyone exactly once, in the database's order, whether a page is answered
+/// from the database (while the board is built) or from the built board.
 #[tokio::test]
 async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
     use longmarch::{
@@ -202,6 +204,100 @@ async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
         }
     }
     assert_eq!(seen.len(), N + 1);
+
+    // The built board itself, page by page against the database.
+    let boards = BoardCache::new(Duration::from_secs(60));
+    let built = built_board(&boards, &app.db, campaign.id).await;
+    assert_eq!(built.len(), N as u64 + 1);
+    for offset in (0..=N as u64).step_by(100) {
+        let expected = scope.page(&app.db, 100, offset).await.expect("database page");
+        let ids = |rows: &[(u64, longmarch::services::leaderboard::BoardRow)]| {
+            rows.iter()
+                .map(|(rank, r)| (*rank, r.enrollment_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&built.page(100, offset)), ids(&expected), "{offset}");
+    }
+}
+
+/// The campaign's board once its build in the background is done (the first ask starts it).
+async fn built_board(
+    boards: &BoardCache,
+    db: &sea_orm::DatabaseConnection,
+    campaign_id: i32,
+) -> std::sync::Arc<longmarch::services::board_cache::Snapshot> {
+    for _ in 0..200 {
+        if let Some(board) = boards.snapshot(db, campaign_id).await.expect("board") {
+            return board;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the board was never built");
+}
+
+/// A participant's row on the board after a refresh (the cache is read-your-writes).
+async fn refreshed_row(
+    boards: &BoardCache,
+    db: &sea_orm::DatabaseConnection,
+    campaign_id: i32,
+    participant_id: i32,
+) -> longmarch::services::leaderboard::BoardRow {
+    let board = boards.snapshot(db, campaign_id).await.expect("board").expect("built");
+    board.participant(participant_id).expect("ranked")
+}
+
+/// What a board shows besides the figures (names, cohorts) changes with them: renaming a
+/// participant or a cohort stamps the enrollments concerned, and the next refresh of a
+/// built board shows the new names.
+#[tokio::test]
+async fn a_built_board_shows_renamed_participants_and_cohorts_after_its_refresh() {
+    use longmarch::models::campaigns;
+
+    let (app, _, first, _) = two_on_a_board(0, |_| {}).await;
+    let campaign = campaigns::Model::find_by_slug(&app.db, DEMO)
+        .await
+        .expect("q")
+        .expect("demo");
+    // Read-your-writes: each ask refreshes the built board.
+    let boards = BoardCache::new(Duration::ZERO);
+    let before = built_board(&boards, &app.db, campaign.id).await;
+    let top = before.page(1, 0);
+    let (participant_id, cohort_path) = (top[0].1.participant_id, top[0].1.cohort_path.clone());
+
+    let resp = app
+        .patch_auth("/api/v1/me", &first, &json!({"display_name": "改了名字"}))
+        .await;
+    assert!(resp.status().is_success(), "{}", json(resp).await);
+    let row = refreshed_row(&boards, &app.db, campaign.id, participant_id).await;
+    assert_eq!(row.display_name, "改了名字");
+
+    let admin = organiser_token(&app, "root", "admin").await;
+    let cohorts = json(
+        app.get_auth(&format!("/api/v1/admin/campaigns/{DEMO}/cohorts"), &admin)
+            .await,
+    )
+    .await;
+    let cohort = cohorts["items"]
+        .as_array()
+        .expect("cohorts")
+        .iter()
+        .find(|c| c["path"].as_str() == cohort_path.as_deref())
+        .expect("the member's cohort")
+        .clone();
+    let resp = app
+        .patch_auth(
+            &format!("/api/v1/admin/campaigns/{DEMO}/cohorts/{}", cohort["id"]),
+            &admin,
+            &json!({"name": "新名字班"}),
+        )
+        .await;
+    assert!(resp.status().is_success(), "{}", json(resp).await);
+    let row = refreshed_row(&boards, &app.db, campaign.id, participant_id).await;
+    assert_eq!(row.cohort_name.as_deref(), Some("新名字班"), "{row:?}");
+    assert!(
+        row.cohort_path.as_deref().is_some_and(|p| p.ends_with("新名字班")),
+        "{row:?}"
+    );
 }
 
 /// Many concurrent writers with a short SQLite busy timeout: writers of one process queue

@@ -271,6 +271,23 @@ pub async fn organiser_token(app: &TestApp, username: &str, role: &str) -> Strin
     json(resp).await["token"].as_str().expect("token").to_owned()
 }
 
+/// An organiser's token issued with the service's keys, without the login request: for
+/// tests whose limits (a request timeout of a second) are not about logging in, where the
+/// password hash alone may take that long on a loaded machine.
+pub async fn organiser_token_issued(app: &TestApp, username: &str, role: &str) -> String {
+    let organiser = longmarch::services::organisers::create(&app.db, username, "password123", role)
+        .await
+        .expect("create organiser");
+    let role = match role {
+        "admin" => longmarch::auth::jwt::Role::Admin,
+        _ => longmarch::auth::jwt::Role::Organiser,
+    };
+    longmarch::auth::jwt::JwtKeys::new(&app.settings.auth)
+        .issue(organiser.id, role, None)
+        .expect("issue a token")
+        .token
+}
+
 /// Takes, on a connection of our own as another process would, the locks an upload of a
 /// DEMO01 member needs: SQLite's write lock (the upload waits at `BEGIN IMMEDIATE`), and on
 /// PostgreSQL the class's row, which the upload updates after its step day and enrollment.

@@ -19,7 +19,10 @@ use tokio::{
 
 use crate::{
     admin_support::{create_campaign, post_csv},
-    helpers::{DEMO, TestApp, assert_problem, dev_login, hold_upload_locks, json, organiser_token, spawn_app_with},
+    helpers::{
+        DEMO, TestApp, assert_problem, dev_login, hold_upload_locks, json, organiser_token, organiser_token_issued,
+        spawn_app_with,
+    },
     steps::{day, member},
 };
 
@@ -244,7 +247,7 @@ async fn imports_may_outlast_the_request_timeout_but_not_a_stalled_body() {
         s.limits.body_idle_timeout_secs = 1;
     })
     .await;
-    let root = organiser_token(&app, "root", "admin").await;
+    let root = organiser_token_issued(&app, "root", "admin").await;
     let csv = roster(6);
     let head = |len: usize| {
         format!(

@@ -176,12 +176,8 @@ async fn erase_in(db: &impl ConnectionTrait, participant_id: i32) -> ApiResult<O
         .filter(participants::Column::Id.eq(participant_id))
         .exec(db)
         .await?;
-    // Boards read the enrollments changed since their last refresh: this brings the new name.
-    enrollments::Entity::update_many()
-        .col_expr(enrollments::Column::UpdatedAt, Expr::value(now))
-        .filter(enrollments::Column::ParticipantId.eq(participant_id))
-        .exec(db)
-        .await?;
+    // Boards show the new name once they see the enrollments stamped.
+    enrollments::touch_participant(db, participant_id).await?;
     Ok(Some(Erased {
         enrollments: campaigns.len(),
         roster_entries: roster,

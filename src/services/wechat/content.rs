@@ -14,7 +14,7 @@ use super::{WechatApi, WechatError};
 use crate::{
     auth::wechat::redact_openid,
     error::{ApiError, ApiResult},
-    models::participants,
+    models::{enrollments, participants},
     settings::ContentCheckPolicy,
 };
 
@@ -139,6 +139,8 @@ pub async fn recheck_pending(db: &impl ConnectionTrait, api: &WechatApi) -> ApiR
             .filter(participants::Column::Id.eq(p.id))
             .filter(participants::Column::DisplayName.eq(p.display_name.as_str()));
         if verdict == Suggest::Risky {
+            // Boards show the default name once they see the enrollments stamped.
+            enrollments::touch_participant(db, p.id).await?;
             tracing::info!(
                 participant = p.id,
                 "a display name failed its re-check; reset to the default"
