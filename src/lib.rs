@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod http_client;
 pub mod memory;
 pub mod metrics;
 pub mod models;

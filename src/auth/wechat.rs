@@ -57,7 +57,7 @@ impl WechatClient {
     /// # Errors
     /// When the HTTP client can't be built (TLS initialisation).
     pub fn new(settings: &WechatSettings) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms.min(3000)))
             .build()?;

@@ -109,7 +109,7 @@ pub async fn enroll(client: &reqwest::Client, base: &str, openid: &str, i: usize
 /// one request at a time with `pause` between them, until `stop` is set. Each request has a
 /// generous client timeout, so a hung server shows up as a slow attempt rather than a hang.
 pub async fn upload_until(who: Uploader, bases: Vec<String>, stop: Arc<AtomicBool>, pause: Duration) -> Vec<Attempt> {
-    let client = reqwest::Client::builder()
+    let client = longmarch::http_client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
@@ -239,7 +239,7 @@ async fn checker(url: &str) -> TestApp {
     TestApp {
         address: String::new(),
         port: 0,
-        client: reqwest::Client::new(),
+        client: crate::helpers::client(),
         db: Database::connect(url).await.expect("connect for the checks"),
         settings: test_settings(url),
         database: TestDatabase::Shared,

@@ -225,7 +225,7 @@ async fn openapi_json_describes_the_campaign_endpoints() {
 #[tokio::test]
 async fn docs_serve_the_vendored_swagger_ui() {
     let app = spawn_app().await;
-    let client = reqwest::Client::builder()
+    let client = longmarch::http_client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");

@@ -154,11 +154,16 @@ async fn start(settings: Settings, database: TestDatabase) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
-        client: Client::builder().build().expect("client"),
+        client: client(),
         db,
         settings,
         database,
     }
+}
+
+/// An HTTP client for the test servers, built as the service builds its own.
+pub fn client() -> Client {
+    longmarch::http_client::builder().build().expect("client")
 }
 
 impl TestApp {

@@ -211,7 +211,7 @@ async fn a_panicking_handler_answers_500_and_the_requests_beside_it_carry_on() {
     .run();
     let handle = server.handle();
     tokio::spawn(server);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..50 {
         if client.get(format!("{base}/nothing")).send().await.is_ok() {

@@ -130,7 +130,7 @@ async fn three_instances_behind_a_round_robin_proxy_act_as_one_service() {
         .spawn()
         .expect("start haproxy");
     let mut proxy = Guard(Some(proxy));
-    let client = Client::new();
+    let client = crate::helpers::client();
     let front = format!("http://127.0.0.1:{port}");
     wait_until_healthy(&client, &format!("{front}/healthz"), proxy.child()).await;
     let api = |base: &str, path: &str| format!("{base}/api/v1{path}");

@@ -85,7 +85,7 @@ async fn serve_at(
         .expect("spawn longmarch serve");
     let mut guard = Guard(Some(child));
     let base = format!("http://127.0.0.1:{port}");
-    wait_until_healthy(&reqwest::Client::new(), &format!("{base}/healthz"), guard.child()).await;
+    wait_until_healthy(&crate::helpers::client(), &format!("{base}/healthz"), guard.child()).await;
     (guard, base)
 }
 
@@ -98,7 +98,7 @@ async fn flows_logged_at(level: &str) -> (String, Vec<String>) {
     let db_path = dir.path().join("secrets.db");
     let log_path = dir.path().join("server.log");
     let (mut guard, base) = serve_at(&db_path, &log_path, level, &mock.base).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let password = "Correct-Horse-Battery-7";
     let wrong_password = "Wrong-Staple-Guess-8";
     let db = sea_orm::Database::connect(format!("sqlite://{}", db_path.display()))

@@ -124,7 +124,7 @@ fn serve_command(database_url: &str, port: u16) -> Command {
 async fn start(mut cmd: Command, port: u16) -> (Guard, String, reqwest::Client) {
     let child = cmd.spawn().expect("spawn longmarch serve");
     let mut guard = Guard(Some(child));
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let base = format!("http://127.0.0.1:{port}");
     wait_until_healthy(&client, &format!("{base}/healthz"), guard.child()).await;
     (guard, base, client)

@@ -7,7 +7,7 @@ use crate::helpers::{assert_problem, spawn_app};
 #[tokio::test]
 async fn console_without_a_slash_redirects_into_its_folder() {
     let app = spawn_app().await;
-    let client = reqwest::Client::builder()
+    let client = longmarch::http_client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -78,7 +78,7 @@ impl Browser {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver.display()));
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = crate::helpers::client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ready = http.get(format!("{base}/status")).send().await;
@@ -320,7 +320,7 @@ impl Drop for Browser {
         let quit = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 rt.block_on(async {
-                    let client = reqwest::Client::new();
+                    let client = crate::helpers::client();
                     drop(client.delete(&url).timeout(Duration::from_secs(10)).send().await);
                 });
             }

@@ -208,7 +208,7 @@ async fn serve(database_url: &str, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn longmarch serve");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(resp) = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await
@@ -255,7 +255,7 @@ async fn the_big_screen_keeps_its_last_state_while_the_server_restarts() {
     let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
-        client: reqwest::Client::new(),
+        client: crate::helpers::client(),
         db: sea_orm::Database::connect(&url).await.expect("connect"),
         settings: crate::helpers::test_settings(&url),
         database: TestDatabase::Shared,

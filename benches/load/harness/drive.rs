@@ -44,7 +44,7 @@ impl Outcome {
 pub fn clients(n: usize) -> Vec<reqwest::Client> {
     (0..n)
         .map(|_| {
-            reqwest::Client::builder()
+            longmarch::http_client::builder()
                 .http1_only()
                 .pool_max_idle_per_host(1)
                 .tcp_nodelay(true)

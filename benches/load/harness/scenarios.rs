@@ -277,7 +277,7 @@ fn mixed(bench: &Bench, c: usize) -> Call {
 /// While the board is read, a probe uploads for a few members and times how long until
 /// `/participants/me` shows the stored total: how far behind the board can be.
 async fn probe_staleness(base: String, db: DatabaseConnection, board: Prepared, run_for: Duration) -> Staleness {
-    let client = reqwest::Client::new();
+    let client = longmarch::http_client::builder().build().expect("an HTTP client");
     let upload = format!("{base}/api/v1/campaigns/{}/steps", board.slug);
     let me = format!("{base}/api/v1/campaigns/{}/leaderboards/participants/me", board.slug);
     let end = Instant::now() + run_for;
