@@ -81,7 +81,7 @@ impl Application {
             campaigns,
             events,
             db,
-            jwt: Arc::new(JwtKeys::new(&settings.auth)),
+            jwt: Arc::new(JwtKeys::new(&settings.auth)?),
             wechat: WechatClient::new(&settings.wechat)?,
             wechat_api,
             settings: Arc::new(settings),

@@ -53,27 +53,30 @@ pub struct IssuedToken {
 
 impl JwtKeys {
     /// Builds the keys from settings.
-    pub fn new(settings: &AuthSettings) -> Self {
+    ///
+    /// # Errors
+    /// When the secret is empty (settings validation refuses that first).
+    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
         let secret = settings.jwt_secret.expose_secret().as_bytes();
-        let mut decoding = vec![DecodingKey::from_secret(secret)];
+        let mut decoding = vec![DecodingKey::from_secret(secret)?];
         if let Some(previous) = &settings.previous_jwt_secret
             && !previous.expose_secret().is_empty()
         {
-            decoding.push(DecodingKey::from_secret(previous.expose_secret().as_bytes()));
+            decoding.push(DecodingKey::from_secret(previous.expose_secret().as_bytes())?);
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[settings.issuer.as_str()]);
         validation.set_audience(&[settings.audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        Self {
-            encoding: EncodingKey::from_secret(secret),
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret)?,
             decoding,
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl_secs: settings.token_ttl_secs,
-        }
+        })
     }
 
     /// Issues a token for `sub` with `role`.

@@ -916,7 +916,7 @@ async fn a_forged_or_foreign_token_is_refused_everywhere_with_401() {
         encode(
             &Header::default(),
             &claims,
-            &EncodingKey::from_secret(b"someone-elses-secret-of-32-bytes!!"),
+            &EncodingKey::from_secret(b"someone-elses-secret-of-32-bytes!!").expect("key"),
         )
         .expect("encode")
     };
