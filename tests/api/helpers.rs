@@ -288,6 +288,7 @@ pub async fn organiser_token_issued(app: &TestApp, username: &str, role: &str) -
         _ => longmarch::auth::jwt::Role::Organiser,
     };
     longmarch::auth::jwt::JwtKeys::new(&app.settings.auth)
+        .expect("the signing keys")
         .issue(organiser.id, role, None)
         .expect("issue a token")
         .token
