@@ -32,7 +32,7 @@ use crate::{
     models::{cohorts, enrollments, participants},
     services::{
         access::require_campaign_access,
-        leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry, Period, Scope},
+        leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry, Scope},
         progress::{CampaignCtx, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
         stats,
     },
@@ -442,11 +442,7 @@ pub struct LeaderboardEvent {
 }
 
 async fn leaderboard_snapshot(db: &DatabaseConnection, audience: &Audience) -> ApiResult<LeaderboardEvent> {
-    let scope = Scope {
-        campaign_id: audience.ctx.campaign.id,
-        period: Period::Total,
-        cohorts: None,
-    };
+    let scope = Scope::total(audience.ctx.campaign.id);
     let top = scope.page(db, 10, 0).await?;
     let participants = top.into_iter().map(|(rank, r)| audience.entry(rank, r)).collect();
     let cohorts = leaderboard::cohorts_board(

@@ -16,7 +16,7 @@ use crate::{
     error::{ApiError, ApiResult},
     models::{cohorts, enrollments, participants, step_days},
     services::{
-        leaderboard::{BoardRow, Period, RowKey, Scope, basis_points, bp_percent, unranked_after},
+        leaderboard::{BoardRow, RowKey, Scope, basis_points, bp_percent, unranked_after},
         progress::{CampaignCtx, km},
     },
 };
@@ -187,11 +187,7 @@ impl Export {
                 mut position,
                 mut prev,
             } => {
-                let scope = Scope {
-                    campaign_id: cid,
-                    period: Period::Total,
-                    cohorts: None,
-                };
+                let scope = Scope::total(cid);
                 let rows = scope.after(&self.db, last.as_ref(), PAGE).await?;
                 for r in &rows {
                     position += 1;

@@ -291,6 +291,15 @@ fn rel_step_days() -> RelationDef {
 }
 
 impl Scope {
+    /// The campaign-to-date board of the whole campaign.
+    pub fn total(campaign_id: i32) -> Self {
+        Self {
+            campaign_id,
+            period: Period::Total,
+            cohorts: None,
+        }
+    }
+
     /// The ranked rows, unordered.
     fn base(&self) -> Select<enrollments::Entity> {
         let mut q = enrollments::Entity::find()
@@ -733,11 +742,7 @@ pub async fn my_rank(db: &DatabaseConnection, boards: &BoardCache, audience: &Au
             "Suspended participants are not ranked.",
         ));
     }
-    let scope = Scope {
-        campaign_id: audience.ctx.campaign.id,
-        period: Period::Total,
-        cohorts: None,
-    };
+    let scope = Scope::total(audience.ctx.campaign.id);
     if let Some(board) = boards.snapshot(db, scope.campaign_id).await?
         && let Some(around) = board.around(me.participant_id, 2)
     {

@@ -10,7 +10,7 @@ use crate::{
     models::{cohorts, enrollments, step_days, unlocks},
     services::{
         board_cache::BoardCache,
-        leaderboard::{Period, Scope, basis_points, bp_percent},
+        leaderboard::{Scope, basis_points, bp_percent},
         progress::{CampaignCtx, PositionView, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
     },
 };
@@ -80,11 +80,7 @@ pub async fn rank_of(
         return Ok((board.rank_of(counted), board.len()));
     }
     // The board is being built: ask the database.
-    let scope = Scope {
-        campaign_id,
-        period: Period::Total,
-        cohorts: None,
-    };
+    let scope = Scope::total(campaign_id);
     Ok((scope.rank_of(db, counted).await?, scope.count(db).await?))
 }
 

@@ -237,6 +237,28 @@ async fn built_board(
     panic!("the board was never built");
 }
 
+/// A board nobody has asked for yet is not waited for: the first ask answers `None` at once
+/// (the caller reads the database) and starts the build in the background, whose snapshot
+/// the next asks get.
+#[tokio::test]
+async fn a_board_not_yet_built_is_not_waited_for_and_builds_in_the_background() {
+    use longmarch::models::campaigns;
+
+    let (app, _, _, _) = two_on_a_board(0, |_| {}).await;
+    let campaign = campaigns::Model::find_by_slug(&app.db, DEMO)
+        .await
+        .expect("q")
+        .expect("demo");
+    let boards = BoardCache::new(Duration::ZERO);
+    assert!(
+        boards.snapshot(&app.db, campaign.id).await.expect("board").is_none(),
+        "the first ask waited for the build"
+    );
+    let built = built_board(&boards, &app.db, campaign.id).await;
+    let top: Vec<i64> = built.page(2, 0).into_iter().map(|(_, r)| r.score).collect();
+    assert_eq!(top, [9_000, 4_000]);
+}
+
 /// A participant's row on the board after a refresh (the cache is read-your-writes).
 async fn refreshed_row(
     boards: &BoardCache,

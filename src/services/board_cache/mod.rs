@@ -43,7 +43,7 @@ use crate::{
     domain::ranking::{RankKey, rank_for, ranks_from},
     error::ApiResult,
     models::{campaigns, enrollments},
-    services::leaderboard::{BoardRow, Period, RowKey, Scope, with_row_columns},
+    services::leaderboard::{BoardRow, RowKey, Scope, with_row_columns},
 };
 
 /// Rows per query of a build.
@@ -270,11 +270,7 @@ impl Snapshot {
     /// figures.
     async fn build(db: &impl ConnectionTrait, campaign_id: i32, labels: &mut Labels) -> ApiResult<Self> {
         let (taken_at, wall) = (Instant::now(), Utc::now());
-        let scope = Scope {
-            campaign_id,
-            period: Period::Total,
-            cohorts: None,
-        };
+        let scope = Scope::total(campaign_id);
         let mut rows: Blocks<Ranked> = Blocks::default();
         let mut places: Vec<Place> = Vec::new();
         let mut misplaced = Vec::new();
