@@ -9,7 +9,7 @@ use aes::Aes128;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use cbc::cipher::block_padding::{NoPadding, Pkcs7};
-use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use serde::{Deserialize, Serialize};
 
 /// AES block and key size in bytes.
@@ -120,7 +120,7 @@ pub fn decrypt(session_key_b64: &str, iv_b64: &str, encrypted_b64: &str) -> Resu
     }
     let mut plain = cbc::Decryptor::<Aes128>::new_from_slices(&key, &iv)
         .map_err(|_| WerunError::Undecryptable("session key or iv has the wrong length"))?
-        .decrypt_padded_vec_mut::<NoPadding>(&ciphertext)
+        .decrypt_padded_vec::<NoPadding>(&ciphertext)
         .map_err(|_| WerunError::Undecryptable("encrypted data is not whole AES blocks"))?;
     let unpadded = strict_pkcs7_len(&plain).ok_or(WerunError::Undecryptable("bad padding"))?;
     plain.truncate(unpadded);
@@ -143,7 +143,7 @@ fn strict_pkcs7_len(plain: &[u8]) -> Option<usize> {
 /// Used by tests, the benchmark and the simulator to build realistic payloads.
 #[must_use]
 pub fn encrypt(key: &[u8; 16], iv: &[u8; 16], plaintext: &[u8]) -> String {
-    let ciphertext = cbc::Encryptor::<Aes128>::new(key.into(), iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext);
+    let ciphertext = cbc::Encryptor::<Aes128>::new(key.into(), iv.into()).encrypt_padded_vec::<Pkcs7>(plaintext);
     STANDARD.encode(ciphertext)
 }
 
