@@ -11,10 +11,17 @@
 //! A screen gets: replayed unlocks, then a `leaderboard` and a `stats` snapshot; then each
 //! `unlock` as it happens, `leaderboard` (top 10) and `stats` when they changed — at most
 //! once a second — `stats` every few seconds anyway and a heartbeat comment.
+//!
+//! Every screen of a campaign is sent the same snapshots, so they are built once per change
+//! for all of them ([`Feed`]): a hall with a hundred screens costs the database what one does.
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
+    future::Future,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -158,6 +165,8 @@ pub struct Envelope {
 pub struct EventHub {
     tx: broadcast::Sender<Arc<Envelope>>,
     ring: Mutex<HashMap<i32, VecDeque<UnlockEvent>>>,
+    /// Per campaign: the snapshots its screens share.
+    feeds: Mutex<HashMap<i32, Arc<Feed>>>,
     /// Per campaign: when its last "steps changed" left, or that one is on its way.
     changed: Mutex<HashMap<i32, Pace>>,
     notify: bool,
@@ -200,6 +209,7 @@ impl EventHub {
         Self {
             tx,
             ring: Mutex::new(HashMap::new()),
+            feeds: Mutex::new(HashMap::new()),
             changed: Mutex::new(HashMap::new()),
             notify,
         }
@@ -217,8 +227,17 @@ impl EventHub {
             }
             buf.push_back(u.clone());
         }
+        // Counted before any screen hears of it: a screen that asks for a snapshot after
+        // this envelope never gets one built before it.
+        self.feed(env.campaign_id).changed();
         // No receivers is fine: nobody is watching.
         drop(self.tx.send(Arc::new(env)));
+    }
+
+    /// The snapshots shared by a campaign's screens on this instance.
+    pub fn feed(&self, campaign_id: i32) -> Arc<Feed> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(feeds.entry(campaign_id).or_default())
     }
 
     /// Subscribes a screen; with `last_id`, also the unlocks it missed.
@@ -408,6 +427,117 @@ async fn publish_upload(
         .await
 }
 
+/// What a campaign's screens are sent, built once for all of them.
+///
+/// Envelopes delivered for the campaign are counted ([`Self::version`]); a snapshot remembers
+/// the count when its build began and is reused by every screen that asks for a count up to
+/// that one (and within its age), so a change costs one build however many screens watch.
+#[derive(Debug, Default)]
+pub struct Feed {
+    version: AtomicU64,
+    board: Shared<Arc<str>>,
+    stats: Shared<stats::StatsSummary>,
+}
+
+impl Feed {
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many envelopes this instance delivered for the campaign.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    /// The `leaderboard` event's JSON, as of every envelope delivered so far (or of one
+    /// second ago at most, for changes no envelope announces, such as a rename).
+    async fn board(&self, db: &DatabaseConnection, audience: &Audience) -> ApiResult<Arc<str>> {
+        self.board
+            .get(
+                self.version(),
+                LEADERBOARD_MIN_GAP,
+                || self.version(),
+                || async {
+                    let board = leaderboard_snapshot(db, audience).await?;
+                    Ok(Arc::from(serde_json::to_string(&board).map_err(anyhow::Error::from)?))
+                },
+            )
+            .await
+    }
+
+    /// The `stats` event, as of every envelope delivered so far and at most `max_age` old.
+    async fn stats(
+        &self,
+        db: &DatabaseConnection,
+        audience: &Audience,
+        max_age: Duration,
+    ) -> ApiResult<stats::StatsSummary> {
+        self.stats
+            .get(
+                self.version(),
+                max_age,
+                || self.version(),
+                || stats::summary(db, &audience.ctx),
+            )
+            .await
+    }
+}
+
+/// One value shared by many readers, rebuilt by one of them when it is older than they want.
+#[derive(Debug)]
+struct Shared<T> {
+    cell: tokio::sync::Mutex<Option<Built<T>>>,
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Self {
+            cell: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Built<T> {
+    value: T,
+    /// The version its build started from: it includes every change up to that one.
+    version: u64,
+    at: tokio::time::Instant,
+}
+
+impl<T: Clone> Shared<T> {
+    /// The value as of version `wanted` and at most `max_age` old. Readers that ask while a
+    /// build runs wait for it and take its result when it is fresh enough for them.
+    async fn get<Fut>(
+        &self,
+        wanted: u64,
+        max_age: Duration,
+        version_now: impl FnOnce() -> u64,
+        build: impl FnOnce() -> Fut,
+    ) -> ApiResult<T>
+    where
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        let mut cell = self.cell.lock().await;
+        if let Some(built) = cell.as_ref()
+            && built.version >= wanted
+            && built.at.elapsed() < max_age
+        {
+            return Ok(built.value.clone());
+        }
+        // Read before the build: what the build sees includes at least this many changes.
+        let version = version_now();
+        let value = build().await?;
+        *cell = Some(Built {
+            value: value.clone(),
+            version,
+            at: tokio::time::Instant::now(),
+        });
+        Ok(value)
+    }
+}
+
 /// `POST /admin/campaigns/{slug}/board-token`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BoardToken {
@@ -557,10 +687,11 @@ async fn run_session(
         }
         None => {}
     }
+    let feed = state.events.feed(cid);
     // Compared as JSON: only a changed board is sent again.
-    let mut board = serde_json::to_string(&leaderboard_snapshot(db, audience).await?).unwrap_or_default();
+    let mut board = feed.board(db, audience).await?;
     send(tx, raw_frame("leaderboard", &board)).await?;
-    let mut figures = stats::summary(db, &audience.ctx).await?;
+    let mut figures = feed.stats(db, audience, LEADERBOARD_MIN_GAP).await?;
     send(tx, frame("stats", None, &figures)).await?;
 
     let start = tokio::time::Instant::now();
@@ -590,14 +721,14 @@ async fn run_session(
             _ = board_tick.tick() => {
                 if dirty {
                     dirty = false;
-                    let fresh = serde_json::to_string(&leaderboard_snapshot(db, audience).await?).unwrap_or_default();
+                    let fresh = feed.board(db, audience).await?;
                     if fresh != board {
                         board = fresh;
                         send(tx, raw_frame("leaderboard", &board)).await?;
                     }
                     // The figures follow a change as fast as the board does, not only at
                     // the next regular `stats`: a screen shows an upload within a second.
-                    if let Ok(now) = stats::summary(db, &audience.ctx).await
+                    if let Ok(now) = feed.stats(db, audience, LEADERBOARD_MIN_GAP).await
                         && now != figures
                     {
                         figures = now;
@@ -606,7 +737,8 @@ async fn run_session(
                 }
             }
             _ = stats_tick.tick() => {
-                figures = stats::summary(db, &audience.ctx).await.unwrap_or(figures);
+                // Half the period: screens whose ticks fall apart share one build.
+                figures = feed.stats(db, audience, STATS_EVERY / 2).await.unwrap_or(figures);
                 send(tx, frame("stats", None, &figures)).await?;
             }
             _ = heartbeat.tick() => {
@@ -704,6 +836,86 @@ mod tests {
         assert_eq!(drain(), vec![], "nothing changed since");
         hub.publish(&db, bare(1)).await.expect("in process");
         assert_eq!(drain(), vec![(1, 0)], "a quiet campaign's next change goes out at once");
+    }
+
+    /// A `Shared` whose builds are counted and return the count.
+    async fn counted(shared: &Shared<u32>, builds: &AtomicU64, wanted: u64, version: u64, max_age: Duration) -> u32 {
+        shared
+            .get(
+                wanted,
+                max_age,
+                || version,
+                || async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(u32::try_from(builds.fetch_add(1, Ordering::SeqCst) + 1).expect("few builds"))
+                },
+            )
+            .await
+            .expect("builds succeed")
+    }
+
+    #[tokio::test]
+    async fn a_hundred_screens_asking_at_once_share_one_build() {
+        let (shared, builds) = (Shared::default(), AtomicU64::new(0));
+        let asks = (0..100).map(|_| counted(&shared, &builds, 3, 3, Duration::from_secs(1)));
+        let got = futures_util::future::join_all(asks).await;
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert!(got.iter().all(|&v| v == 1), "all see the one build: {got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_rebuilt_for_a_newer_change_or_when_too_old() {
+        let (shared, builds) = (Shared::default(), AtomicU64::new(0));
+        let second = Duration::from_secs(1);
+        assert_eq!(counted(&shared, &builds, 0, 5, second).await, 1);
+        assert_eq!(counted(&shared, &builds, 5, 5, second).await, 1, "built from version 5");
+        assert_eq!(
+            counted(&shared, &builds, 6, 6, second).await,
+            2,
+            "a change after the build"
+        );
+        assert_eq!(
+            counted(&shared, &builds, 4, 6, second).await,
+            2,
+            "older wants are served"
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(
+            counted(&shared, &builds, 6, 6, Duration::from_millis(50)).await,
+            3,
+            "too old for this reader"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_build_is_not_kept() {
+        let shared: Shared<u32> = Shared::default();
+        let failed = shared
+            .get(
+                1,
+                Duration::from_secs(1),
+                || 1,
+                || async { Err(ApiError::from(anyhow::anyhow!("database gone"))) },
+            )
+            .await;
+        assert!(failed.is_err());
+        let builds = AtomicU64::new(0);
+        assert_eq!(counted(&shared, &builds, 1, 1, Duration::from_secs(1)).await, 1);
+    }
+
+    #[test]
+    fn delivering_an_envelope_moves_its_campaigns_feed_only() {
+        let hub = EventHub::new(false);
+        hub.deliver(Envelope {
+            campaign_id: 1,
+            unlocks: Vec::new(),
+        });
+        hub.deliver(Envelope {
+            campaign_id: 1,
+            unlocks: vec![unlock("a")],
+        });
+        assert_eq!(hub.feed(1).version(), 2);
+        assert_eq!(hub.feed(2).version(), 0);
     }
 
     #[test]
