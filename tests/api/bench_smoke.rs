@@ -26,7 +26,9 @@ async fn every_benchmark_scenario_runs_without_errors() {
         "--simulate-days",
         "3",
         "--scenario",
-        "ingest,werun,werun_first,leaderboard,mixed,simulate",
+        "ingest,werun,werun_first,leaderboard,mixed,burst,simulate",
+        "--screens",
+        "3",
         "--out",
     ]
     .map(str::to_owned)
@@ -50,7 +52,8 @@ async fn every_benchmark_scenario_runs_without_errors() {
             "werun",
             "werun_first",
             "leaderboard",
-            "mixed"
+            "mixed",
+            "burst"
         ]
     );
     for row in &report.scenarios {
@@ -65,11 +68,14 @@ async fn every_benchmark_scenario_runs_without_errors() {
     let staleness = board.staleness.as_ref().expect("the probe ran");
     assert!(staleness.probes > 0, "no upload reached the board");
     assert_eq!(staleness.never_seen, 0, "an upload never showed on the board");
+    let burst = report.scenarios.iter().find(|r| r.scenario == "burst").expect("burst");
+    let delivery = burst.delivery.as_ref().expect("the screens listened");
+    assert_eq!((delivery.screens, delivery.screens_lost), (3, 0));
     let simulated = report.simulate.as_ref().expect("simulate ran");
     assert_eq!((simulated.participants, simulated.days), (40, 3));
 
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out).expect("load.json written")).expect("JSON");
-    assert_eq!(written["scenarios"].as_array().map(Vec::len), Some(7));
+    assert_eq!(written["scenarios"].as_array().map(Vec::len), Some(8));
     assert!(written["targets"].as_array().is_some_and(|t| !t.is_empty()));
 }

@@ -45,6 +45,10 @@ pub enum Scenario {
     Leaderboard,
     /// 80 % reads (progress, milestones, leaderboards), 20 % uploads.
     Mixed,
+    /// The evening before midnight: members sync once each (a day's first WeRun sync, as
+    /// `werun`) while `--screens` big screens hold the live stream and two organisers read
+    /// the boards; measures syncs and how late the screens hear of each unlock.
+    Burst,
     /// `longmarch simulate` of `--participants` × `--simulate-days` (one timed call).
     Simulate,
 }
@@ -59,6 +63,7 @@ impl Scenario {
             Self::WerunFirst => "werun_first",
             Self::Leaderboard => "leaderboard",
             Self::Mixed => "mixed",
+            Self::Burst => "burst",
             Self::Simulate => "simulate",
         }
     }
@@ -86,6 +91,9 @@ pub struct Args {
     /// Unmeasured seconds before each scenario.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// Live-stream connections (big screens) held open during `burst`.
+    #[arg(long, default_value_t = 100)]
+    pub screens: usize,
     /// Days of `simulate`.
     #[arg(long, default_value_t = 23)]
     pub simulate_days: u32,

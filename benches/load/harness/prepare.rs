@@ -1,7 +1,7 @@
 //! Untimed preparation: a fresh database, the real server in-process, campaigns shaped like a
 //! school (colleges of classes), participants with tokens and WeChat session keys.
 
-use std::{path::PathBuf, sync::Arc, time::Instant};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -285,7 +285,8 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, history: Histor
             .filter(participants::Column::Openid.is_in(openids.clone()))
             .all(&txn)
             .await?;
-        created.sort_by_key(|p| openids.iter().position(|o| *o == p.openid));
+        let order: HashMap<&str, usize> = openids.iter().enumerate().map(|(k, o)| (o.as_str(), k)).collect();
+        created.sort_by_key(|p| order.get(p.openid.as_str()).copied());
         enrollments::Entity::insert_many(
             created.iter().enumerate().map(|(k, p)| {
                 enrollments::new_active(campaign.id, p.id, Some(leaves[(start + k) % leaves.len()]), now)
@@ -298,7 +299,8 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, history: Histor
             .filter(enrollments::Column::ParticipantId.is_in(created.iter().map(|p| p.id)))
             .all(&txn)
             .await?;
-        let enrollment_of = |pid: i32| enrolled.iter().find(|e| e.participant_id == pid).map(|e| e.id);
+        let enrollment_ids: HashMap<i32, i32> = enrolled.iter().map(|e| (e.participant_id, e.id)).collect();
+        let enrollment_of = |pid: i32| enrollment_ids.get(&pid).copied();
         let mut days = Vec::new();
         for (p, key) in created.iter().zip(&keys) {
             let enrollment_id = enrollment_of(p.id).context("an enrollment per participant")?;

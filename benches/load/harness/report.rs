@@ -28,6 +28,8 @@ pub struct Row {
     pub peak_rss_mb: Option<f64>,
     /// How far behind the latest upload the board was (leaderboard only).
     pub staleness: Option<Staleness>,
+    /// How late the screens heard of unlocks (burst only).
+    pub delivery: Option<Delivery>,
 }
 
 impl Row {
@@ -47,8 +49,49 @@ impl Row {
             vs_floor_db: None,
             peak_rss_mb,
             staleness,
+            delivery: None,
         }
     }
+}
+
+/// How late the live stream's `unlock` events reached the screens: from the moment the
+/// server published each (its `unlocked_at`) to its arrival at each screen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub screens: usize,
+    /// Screens whose stream failed or ended before the run did.
+    pub screens_lost: usize,
+    /// Unlock events received, over all screens.
+    pub events: usize,
+    /// `resync` events: a screen fell behind the broadcast.
+    pub resyncs: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Delivery {
+    pub fn new(screens: usize, screens_lost: usize, mut delays_ms: Vec<f64>, resyncs: usize) -> Self {
+        delays_ms.sort_by(f64::total_cmp);
+        let at = |q| quantile(&delays_ms, q);
+        Self {
+            screens,
+            screens_lost,
+            events: delays_ms.len(),
+            resyncs,
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
+    }
+}
+
+/// The value at quantile `q` (0..=1) of `sorted`, 0 when empty.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 /// Upload-to-board lag as seen by the probe.
@@ -64,12 +107,7 @@ pub struct Staleness {
 impl Staleness {
     pub fn new(mut lags_ms: Vec<f64>, never_seen: u32) -> Self {
         lags_ms.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            lags_ms
-                .get(((lags_ms.len().saturating_sub(1)) as f64 * q).round() as usize)
-                .copied()
-                .unwrap_or(0.0)
-        };
+        let at = |q| quantile(&lags_ms, q);
         Self {
             probes: lags_ms.len(),
             p50_ms: at(0.5),
@@ -176,6 +214,12 @@ impl Report {
             );
             if !r.error_kinds.is_empty() {
                 println!("{:<12} errors: {:?}", "", r.error_kinds);
+            }
+            if let Some(d) = &r.delivery {
+                println!(
+                    "{:<12} {} screens ({} lost): {} unlocks delivered, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms after publishing; {} resyncs",
+                    "", d.screens, d.screens_lost, d.events, d.p50_ms, d.p99_ms, d.max_ms, d.resyncs
+                );
             }
             if let Some(s) = &r.staleness {
                 println!(
@@ -290,6 +334,17 @@ fn targets(rows: &[Row], simulate: Option<&Simulated>) -> Vec<Target> {
     }
     if let Some(r) = row("mixed") {
         add("mixed errors", "0", r.errors.to_string(), r.errors == 0);
+    }
+    if let Some(r) = row("burst") {
+        add("burst errors", "0", r.errors.to_string(), r.errors == 0);
+        if let Some(d) = &r.delivery {
+            add(
+                "burst screens kept and heard unlocks",
+                "all, > 0",
+                format!("{} lost, {} unlocks", d.screens_lost, d.events),
+                d.screens_lost == 0 && d.events > 0,
+            );
+        }
     }
     if let Some(s) = simulate {
         add(

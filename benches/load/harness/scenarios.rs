@@ -14,13 +14,16 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use longmarch::models::{enrollments, step_days};
+use longmarch::{
+    auth::jwt::Role,
+    models::{cohorts, enrollments, participants, step_days},
+};
 
 use super::{
     Args, Scenario,
-    drive::{Call, check, clients, drive},
+    drive::{Call, Outcome, check, clients, drive},
     prepare::{Bench, Member, Prepared, SIMULATED, create_campaign, phone_steps},
-    report::{Row, Simulated, Staleness, peak_rss_mb, reset_peak_rss},
+    report::{Delivery, Row, Simulated, Staleness, peak_rss_mb, reset_peak_rss},
 };
 
 /// Runs one request scenario and measures it.
@@ -31,6 +34,7 @@ pub async fn run(bench: &Bench, args: &Args, scenario: Scenario) -> anyhow::Resu
     let c = args.connections.max(1);
     reset_peak_rss();
     let mut staleness = None;
+    let mut delivery = None;
     let outcome = match scenario {
         Scenario::FloorHttp => drive(c, args.warmup(), args.seconds(), floor_http(bench, c)).await,
         Scenario::FloorDb => drive(c, args.warmup(), args.seconds(), floor_db(bench, c)).await,
@@ -44,6 +48,11 @@ pub async fn run(bench: &Bench, args: &Args, scenario: Scenario) -> anyhow::Resu
             drive(c, args.warmup(), args.seconds(), werun(newcomers, bench, c)).await
         }
         Scenario::Mixed => drive(c, args.warmup(), args.seconds(), mixed(bench, c)).await,
+        Scenario::Burst => {
+            let (outcome, seen) = burst(bench, args, c).await?;
+            delivery = Some(seen);
+            outcome
+        }
         Scenario::Leaderboard => {
             let board = bench.board.as_ref().expect("the board is prepared for this scenario");
             let probe = tokio::spawn(probe_staleness(
@@ -58,7 +67,180 @@ pub async fn run(bench: &Bench, args: &Args, scenario: Scenario) -> anyhow::Resu
         }
         Scenario::Simulate => unreachable!("simulate is not a request scenario"),
     };
-    Ok(Row::new(scenario, &outcome, peak_rss_mb(), staleness))
+    let mut row = Row::new(scenario, &outcome, peak_rss_mb(), staleness);
+    row.delivery = delivery;
+    Ok(row)
+}
+
+/// The evening burst: `werun` syncs (each member's first of the day, in turn) from C
+/// connections while `--screens` screens hold the live stream, two organisers read the
+/// boards once a second, and a probe class walks the route so that unlocks keep coming.
+async fn burst(bench: &Bench, args: &Args, c: usize) -> anyhow::Result<(Outcome, Delivery)> {
+    let main = &bench.main;
+    let run_for = args.warmup() + args.seconds();
+    let measured_from = Instant::now() + args.warmup();
+    let probe = prepare_probe(bench).await?;
+    let token = bench.state.jwt.issue(0, Role::Board, Some(main.slug.to_owned()))?.token;
+    let events = bench.url(&format!("/api/v1/campaigns/{}/events?access_token={token}", main.slug));
+    let client = longmarch::http_client::builder().build()?;
+    let screens: Vec<_> = (0..args.screens)
+        .map(|_| tokio::spawn(screen(client.clone(), events.clone(), measured_from, run_for)))
+        .collect();
+    let readers: Vec<_> = ["/leaderboards/participants?limit=20", "/leaderboards/cohorts"]
+        .into_iter()
+        .map(|path| {
+            let url = bench.url(&format!("/api/v1/campaigns/{}{path}", main.slug));
+            tokio::spawn(organiser_reads(client.clone(), url, token.clone(), run_for))
+        })
+        .collect();
+    let walker = tokio::spawn(walk_route(
+        bench.url(&format!("/api/v1/campaigns/{}/steps", main.slug)),
+        probe,
+        main.today,
+        run_for,
+    ));
+    let outcome = drive(c, args.warmup(), args.seconds(), werun(main, bench, c)).await;
+    walker.await?;
+    for r in readers {
+        r.await?;
+    }
+    let (mut delays, mut lost, mut resyncs) = (Vec::new(), 0, 0);
+    for s in screens {
+        let heard = s.await?;
+        delays.extend(heard.delays_ms);
+        resyncs += heard.resyncs;
+        lost += usize::from(heard.lost);
+    }
+    Ok((outcome, Delivery::new(args.screens, lost, delays, resyncs)))
+}
+
+/// What one screen heard during the measured window.
+#[derive(Debug, Default)]
+struct Heard {
+    delays_ms: Vec<f64>,
+    resyncs: usize,
+    /// The stream failed or ended before the run did.
+    lost: bool,
+}
+
+/// A big screen: holds the live stream until the run ends, timing each `unlock` from its
+/// `unlocked_at` (the server's clock is this process's).
+async fn screen(client: reqwest::Client, url: String, measured_from: Instant, run_for: Duration) -> Heard {
+    let end = tokio::time::Instant::now() + run_for;
+    let mut heard = Heard::default();
+    let mut resp = match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r,
+        _ => {
+            heard.lost = true;
+            return heard;
+        }
+    };
+    let mut pending = String::new();
+    loop {
+        tokio::select! {
+            chunk = resp.chunk() => match chunk {
+                Ok(Some(bytes)) => {
+                    pending.push_str(&String::from_utf8_lossy(&bytes));
+                    while let Some(at) = pending.find("\n\n") {
+                        let frame: String = pending.drain(..at + 2).collect();
+                        if Instant::now() >= measured_from {
+                            hear(&frame, &mut heard);
+                        }
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    heard.lost = true;
+                    return heard;
+                }
+            },
+            () = tokio::time::sleep_until(end) => return heard,
+        }
+    }
+}
+
+fn hear(frame: &str, heard: &mut Heard) {
+    let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name));
+    match field("event: ") {
+        Some("unlock") => {
+            let at = field("data: ")
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                .and_then(|v| {
+                    v.get("unlocked_at")?
+                        .as_str()?
+                        .parse::<chrono::DateTime<chrono::Utc>>()
+                        .ok()
+                });
+            if let Some(at) = at {
+                let late = chrono::Utc::now() - at;
+                heard
+                    .delays_ms
+                    .push(late.num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            }
+        }
+        Some("resync") => heard.resyncs += 1,
+        _ => {}
+    }
+}
+
+/// An organiser's console: one board read a second (not measured; it is load).
+async fn organiser_reads(client: reqwest::Client, url: String, token: String, run_for: Duration) {
+    let end = Instant::now() + run_for;
+    while Instant::now() < end {
+        drop(client.get(&url).bearer_auth(&token).send().await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A class of one whose member uploads a growing count every 200 ms, day after day of the
+/// window, unlocking a station every few uploads until the route is walked.
+async fn prepare_probe(bench: &Bench) -> anyhow::Result<Member> {
+    let db = &bench.state.db;
+    let main = &bench.main;
+    let now = chrono::Utc::now();
+    let txn = longmarch::db::begin_write(db).await?;
+    let class = cohorts::Model::create(&txn, main.campaign_id, None, "探针班", None).await?;
+    let participant = participants::ActiveModel {
+        openid: Set(format!("bench-probe-{}", rand::random::<u32>())),
+        display_name: Set("探针".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let enrollment = enrollments::new_active(main.campaign_id, participant.id, Some(class.id), now)
+        .insert(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(Member {
+        participant_id: participant.id,
+        enrollment_id: enrollment.id,
+        token: bench.state.jwt.issue(participant.id, Role::Participant, None)?.token,
+        session_key: [0; 16],
+    })
+}
+
+async fn walk_route(url: String, probe: Member, today: NaiveDate, run_for: Duration) {
+    let client = longmarch::http_client::builder().build().expect("an HTTP client");
+    let end = Instant::now() + run_for;
+    let (mut back, mut steps) = (28_i64, 0_i64);
+    while Instant::now() < end && back >= 0 {
+        steps += 2_000;
+        if steps > 50_000 {
+            (back, steps) = (back - 1, 2_000);
+        }
+        let day = (today - chrono::Duration::days(back)).to_string();
+        drop(
+            client
+                .post(&url)
+                .bearer_auth(&probe.token)
+                .json(&json!({"days": [{"date": day, "steps": steps}]}))
+                .send()
+                .await,
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// GET /healthz: routing, middleware and HTTP only.
