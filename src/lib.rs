@@ -21,7 +21,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
-pub mod threads;
 pub mod timeouts;
+pub mod workers;
 
 pub use error::{ApiError, ApiResult};

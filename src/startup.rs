@@ -15,13 +15,16 @@ use crate::{
     routes,
     settings::Settings,
     state::AppState,
+    workers::Workers,
 };
 
-/// A bound, ready-to-run server.
+/// A bound, ready-to-run server with its background tasks.
 pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// Stopped after the server, or with the application when it is dropped unrun.
+    workers: Workers,
 }
 
 impl Application {
@@ -45,13 +48,15 @@ impl Application {
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot bind {address}"))?;
         let port = listener.local_addr()?.port();
         let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let workers = Workers::start(!postgres);
         let events = Arc::new(crate::services::events::EventHub::new(postgres));
         if postgres {
-            crate::services::events::start_listener(&db, events.clone()).await?;
+            crate::services::events::start_listener(&db, events.clone(), &workers).await?;
         }
-        let boards = Arc::new(crate::services::board_cache::BoardCache::new(Duration::from_millis(
-            settings.cache.board_max_staleness_ms,
-        )));
+        let boards = Arc::new(crate::services::board_cache::BoardCache::new(
+            Duration::from_millis(settings.cache.board_max_staleness_ms),
+            workers.boards().clone(),
+        ));
         if settings.cache.board_max_staleness_ms > 0 {
             boards.warm(&db).await?;
         }
@@ -61,6 +66,7 @@ impl Application {
         let limits = Arc::new(RateLimits::new(&settings.limits.rate)?);
         if settings.cache.cohort_dates_max_staleness_ms > 0 {
             crate::services::progress::spawn_stale_cohort_refresh(
+                &workers,
                 db.clone(),
                 Duration::from_millis(settings.cache.cohort_dates_max_staleness_ms),
             );
@@ -70,13 +76,14 @@ impl Application {
         let wechat_api = crate::services::wechat::WechatApi::new(&settings.wechat, db.clone())?;
         if settings.wechat.scheduler_interval_secs > 0 && settings.wechat.enabled() {
             crate::services::wechat::reminders::spawn_scheduler(
+                &workers,
                 db.clone(),
                 wechat_api.clone(),
                 Duration::from_secs(settings.wechat.scheduler_interval_secs),
             );
         }
         let state = AppState {
-            uploads: crate::services::upload_queue::UploadQueue::new(db.clone(), metrics.clone()),
+            uploads: crate::services::upload_queue::UploadQueue::new(db.clone(), metrics.clone(), &workers),
             boards,
             campaigns,
             events,
@@ -91,7 +98,12 @@ impl Application {
             erased,
         };
         let server = run(listener, state.clone())?;
-        Ok(Self { port, server, state })
+        Ok(Self {
+            port,
+            server,
+            state,
+            workers,
+        })
     }
 
     /// The port actually bound.
@@ -104,13 +116,15 @@ impl Application {
         &self.state
     }
 
-    /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish within
-    /// `server.shutdown_timeout_secs`.
+    /// Serves until SIGINT/SIGTERM, lets in-flight requests finish within
+    /// `server.shutdown_timeout_secs`, then stops the background tasks.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.workers.shutdown().await;
+        served
     }
 }
 

@@ -328,37 +328,6 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
     Ok(WriteTxn { txn, _turn: turn })
 }
 
-/// Spawns `work` on the writers' thread: a thread of its own where SQLite's writers run.
-///
-/// SQLite writers take turns at its single write lock. Run on a server worker, a writer
-/// whose turn has come, or whose statement has answered, waits until that worker has
-/// finished whatever other requests' parsing, decryption and serialising it is doing; the
-/// lock is held, or left idle, for that time. On the writers' thread nothing else runs, so
-/// each goes on at once (measured: uploads 1,769 → 3,003 req/s). See
-/// `services::upload_queue`, which runs there.
-///
-/// # Panics
-/// When the writers' runtime cannot be started (no threads left).
-pub fn spawn_on_writer<F>(work: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    static WRITER: OnceLock<tokio::runtime::Handle> = OnceLock::new();
-    WRITER
-        .get_or_init(|| crate::threads::start("longmarch-writer"))
-        .spawn(work)
-}
-
-/// True once the pool has been closed (the server is shutting down): background work stops.
-pub fn is_closed(db: &DatabaseConnection) -> bool {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => db.get_sqlite_connection_pool().is_closed(),
-        DbBackend::Postgres => db.get_postgres_connection_pool().is_closed(),
-        _ => false,
-    }
-}
-
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
     let opts = SqliteConnectOptions::from_str(url).with_context(|| format!("invalid SQLite URL {url}"))?;
     let file = opts.get_filename();

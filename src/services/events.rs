@@ -331,15 +331,19 @@ impl EventHub {
 }
 
 /// Starts listening on PostgreSQL: returns once `LISTEN` is in place, then delivers every
-/// notification to `hub` from a background task.
+/// notification to `hub` from a task among `workers`, until they stop.
 ///
 /// # Errors
 /// When the listening connection can't be opened.
-pub async fn start_listener(db: &DatabaseConnection, hub: Arc<EventHub>) -> anyhow::Result<()> {
+pub async fn start_listener(
+    db: &DatabaseConnection,
+    hub: Arc<EventHub>,
+    workers: &crate::workers::Workers,
+) -> anyhow::Result<()> {
     use sea_orm::sqlx::postgres::PgListener;
     let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
     listener.listen(CHANNEL).await?;
-    tokio::spawn(async move {
+    workers.spawn(async move {
         loop {
             match listener.recv().await {
                 Ok(n) => match serde_json::from_str::<Envelope>(n.payload()) {

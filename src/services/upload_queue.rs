@@ -13,7 +13,7 @@
 //! Each sees those before it exactly as if they had committed on their own; what they add to their cohorts and the campaign's
 //! days is gathered and written once, just before the commit ([`Shared`]), so
 //! what is stored is what separate transactions would have stored. SQLite has one lane, on
-//! the writers' thread (see [`crate::db::spawn_on_writer`]); PostgreSQL [`POSTGRES_LANES`],
+//! the writers' thread (see [`crate::workers::Workers::writer`]); PostgreSQL [`POSTGRES_LANES`],
 //! a participant always in the same one.
 //!
 //! Refusals (not enrolled, suspended) are decided before an upload writes anything
@@ -44,6 +44,7 @@ use crate::{
         ingest::{self, IngestOutcome, ToStore},
         progress::{self, CampaignCtx, CohortDates, Shared},
     },
+    workers::Workers,
 };
 
 /// Most uploads stored in one transaction: a batch holds SQLite's lock for its whole length
@@ -76,19 +77,15 @@ pub struct UploadQueue {
 }
 
 impl UploadQueue {
-    /// Starts the queue's tasks: on SQLite one, on the writers' thread; on PostgreSQL
-    /// [`POSTGRES_LANES`]. They end when the last clone of the queue is dropped.
-    pub fn new(db: DatabaseConnection, metrics: Metrics) -> Self {
+    /// Starts the queue's tasks among `workers`: on SQLite one, on the writers' thread; on
+    /// PostgreSQL [`POSTGRES_LANES`]. They end when the last clone of the queue is dropped
+    /// or the workers stop.
+    pub fn new(db: DatabaseConnection, metrics: Metrics, workers: &Workers) -> Self {
         let sqlite = db.get_database_backend() == DbBackend::Sqlite;
         let lanes = (0..if sqlite { 1 } else { POSTGRES_LANES })
             .map(|_| {
                 let (jobs, waiting) = mpsc::unbounded_channel();
-                let lane = drain(db.clone(), waiting, metrics.clone());
-                if sqlite {
-                    drop(crate::db::spawn_on_writer(lane));
-                } else {
-                    drop(tokio::spawn(lane));
-                }
+                workers.spawn_writer(drain(db.clone(), waiting, metrics.clone()));
                 jobs
             })
             .collect();

@@ -208,7 +208,7 @@ async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
     assert_eq!(seen.len(), N + 1);
 
     // The built board itself, page by page against the database.
-    let boards = BoardCache::new(Duration::from_secs(60));
+    let boards = BoardCache::new(Duration::from_secs(60), tokio::runtime::Handle::current());
     let built = built_board(&boards, &app.db, campaign.id).await;
     assert_eq!(built.len(), N as u64 + 1);
     for offset in (0..=N as u64).step_by(100) {
@@ -249,7 +249,7 @@ async fn a_board_not_yet_built_is_not_waited_for_and_builds_in_the_background() 
         .await
         .expect("q")
         .expect("demo");
-    let boards = BoardCache::new(Duration::ZERO);
+    let boards = BoardCache::new(Duration::ZERO, tokio::runtime::Handle::current());
     assert!(
         boards.snapshot(&app.db, campaign.id).await.expect("board").is_none(),
         "the first ask waited for the build"
@@ -283,7 +283,7 @@ async fn a_built_board_shows_renamed_participants_and_cohorts_after_its_refresh(
         .expect("q")
         .expect("demo");
     // Read-your-writes: each ask refreshes the built board.
-    let boards = BoardCache::new(Duration::ZERO);
+    let boards = BoardCache::new(Duration::ZERO, tokio::runtime::Handle::current());
     let before = built_board(&boards, &app.db, campaign.id).await;
     let top = before.page(1, 0);
     let (participant_id, cohort_path) = (top[0].1.participant_id, top[0].1.cohort_path.clone());

@@ -387,13 +387,17 @@ impl Board {
 pub struct BoardCache {
     max_staleness: Duration,
     boards: Mutex<HashMap<i32, Arc<Board>>>,
+    /// Where builds and refreshes run: the boards' thread of [`crate::workers::Workers`].
+    thread: tokio::runtime::Handle,
 }
 
 impl BoardCache {
-    pub fn new(max_staleness: Duration) -> Self {
+    /// Boards no older than `max_staleness`, built and refreshed on `thread`.
+    pub fn new(max_staleness: Duration, thread: tokio::runtime::Handle) -> Self {
         Self {
             max_staleness,
             boards: Mutex::new(HashMap::new()),
+            thread,
         }
     }
 
@@ -430,7 +434,7 @@ impl BoardCache {
             .all(db)
             .await?;
         for campaign_id in active {
-            refresh_in_background(self.board(campaign_id), db, campaign_id);
+            self.refresh_in_background(self.board(campaign_id), db, campaign_id);
         }
         Ok(())
     }
@@ -444,13 +448,13 @@ impl BoardCache {
         let board = self.board(campaign_id);
         let asked = Instant::now();
         let Some(s) = board.current() else {
-            refresh_in_background(board, db, campaign_id);
+            self.refresh_in_background(board, db, campaign_id);
             return Ok(None);
         };
         if !self.max_staleness.is_zero() {
             let age = asked.saturating_duration_since(s.taken_at);
             if age > self.max_staleness / 4 {
-                refresh_in_background(board.clone(), db, campaign_id);
+                self.refresh_in_background(board.clone(), db, campaign_id);
             }
             if age <= self.max_staleness {
                 return Ok(Some(s));
@@ -462,39 +466,27 @@ impl BoardCache {
             Some(s) if s.taken_at >= asked => Ok(Some(s)),
             _ => {
                 let db = db.clone();
-                on_board_thread(async move { board.refresh(&db, campaign_id, &mut labels).await })
+                self.thread
+                    .spawn(async move { board.refresh(&db, campaign_id, &mut labels).await })
                     .await
                     .map_err(|e| anyhow::anyhow!("the board refresh stopped: {e}"))?
                     .map(Some)
             }
         }
     }
-}
 
-/// Builds or refreshes `board` on the boards' thread, unless a build or refresh is under way.
-fn refresh_in_background(board: Arc<Board>, db: &DatabaseConnection, campaign_id: i32) {
-    let Ok(mut labels) = board.refresh.clone().try_lock_owned() else {
-        return;
-    };
-    let db = db.clone();
-    drop(on_board_thread(async move {
-        if let Err(e) = board.refresh(&db, campaign_id, &mut labels).await {
-            tracing::warn!(error = %e, campaign_id, "refreshing the board failed");
-        }
-    }));
-}
-
-/// Spawns `work` on the boards' thread, where builds and refreshes decode and sort their
-/// rows without holding up a server worker's other requests.
-fn on_board_thread<F>(work: F) -> tokio::task::JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    static BOARDS: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
-    BOARDS
-        .get_or_init(|| crate::threads::start("longmarch-boards"))
-        .spawn(work)
+    /// Builds or refreshes `board` on the boards' thread, unless a build or refresh is under way.
+    fn refresh_in_background(&self, board: Arc<Board>, db: &DatabaseConnection, campaign_id: i32) {
+        let Ok(mut labels) = board.refresh.clone().try_lock_owned() else {
+            return;
+        };
+        let db = db.clone();
+        drop(self.thread.spawn(async move {
+            if let Err(e) = board.refresh(&db, campaign_id, &mut labels).await {
+                tracing::warn!(error = %e, campaign_id, "refreshing the board failed");
+            }
+        }));
+    }
 }
 
 #[cfg(test)]

@@ -405,17 +405,18 @@ pub async fn refresh_stale_cohorts(db: &DatabaseConnection, campaign_id: Option<
     Ok(refreshed)
 }
 
-/// Runs [`refresh_stale_cohorts`] every `max_staleness / 2` until the pool closes, so a
-/// marked cohort's dates are re-derived within `max_staleness` of the upload (plus the
-/// pass's own time, a few statements).
-pub fn spawn_stale_cohort_refresh(db: DatabaseConnection, max_staleness: std::time::Duration) {
+/// Runs [`refresh_stale_cohorts`] every `max_staleness / 2` among `workers` until they
+/// stop, so a marked cohort's dates are re-derived within `max_staleness` of the upload
+/// (plus the pass's own time, a few statements).
+pub fn spawn_stale_cohort_refresh(
+    workers: &crate::workers::Workers,
+    db: DatabaseConnection,
+    max_staleness: std::time::Duration,
+) {
     let every = max_staleness / 2;
-    tokio::spawn(async move {
+    workers.spawn(async move {
         loop {
             tokio::time::sleep(every).await;
-            if crate::db::is_closed(&db) {
-                break;
-            }
             match refresh_stale_cohorts(&db, None).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(cohorts = n, "re-derived moved unlock dates"),

@@ -418,14 +418,11 @@ pub async fn daily_counts(db: &impl ConnectionTrait, campaign_id: i32) -> ApiRes
 }
 
 /// Runs [`run_pass`] at the current time and re-checks pending display names every
-/// `interval`, until the database pool closes (the server shut down).
-pub fn spawn_scheduler(db: DatabaseConnection, api: WechatApi, interval: Duration) {
-    tokio::spawn(async move {
+/// `interval`, among `workers` until they stop (the server shut down).
+pub fn spawn_scheduler(workers: &crate::workers::Workers, db: DatabaseConnection, api: WechatApi, interval: Duration) {
+    workers.spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
-            if crate::db::is_closed(&db) {
-                break;
-            }
             if let Err(e) = run_pass(&db, &api, Utc::now()).await {
                 tracing::warn!(error = %e, "reminder pass failed");
             }
