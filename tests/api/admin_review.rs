@@ -1,7 +1,7 @@
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use crate::admin_support::{active_campaign, joined, progress, upload};
+use crate::admin_support::{active_campaign, campaign_body, joined, progress, upload};
 use crate::helpers::{assert_problem, json, organiser_token, spawn_app};
 use crate::steps::snapshot;
 
@@ -139,4 +139,70 @@ async fn admin_suspended_participant_cannot_upload_and_reads_the_reason() {
         )
         .await;
     assert_problem(resp, 404, "participant_not_found").await;
+}
+
+/// A rebuild reads participants a page at a time: from the step days alone, with pages
+/// smaller than the campaign and a participant without steps between pages, it stores what
+/// the uploads stored one by one (own unlocks, totals, per-day series).
+#[tokio::test]
+async fn a_rebuild_in_small_pages_equals_the_uploads_stored_one_by_one() {
+    let app = spawn_app().await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
+    // 20 steps a kilometre: a few days walk past several stations.
+    let mut body = campaign_body("pages", "individual");
+    body["steps_per_km"] = json!(20);
+    assert_eq!(
+        app.post_auth("/api/v1/admin/campaigns", &alice, &body).await.status(),
+        201
+    );
+    let resp = app
+        .post_auth("/api/v1/admin/campaigns/pages/activate", &alice, &json!({}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    for i in 0..7_i64 {
+        let p = joined(&app, "pages", &format!("walker{i}"), None, None).await;
+        if i == 3 {
+            continue;
+        }
+        let days = [(3, 20_000 + 3_000 * i), (2, 45_000), (1, 4_000 * i)];
+        assert_eq!(upload(&app, "pages", &p, &days).await.status(), 200);
+    }
+    let stored = snapshot(&app).await;
+    let unlocks = |v: &serde_json::Value| v["unlocks"].as_array().map_or(0, Vec::len);
+    assert!(
+        unlocks(&stored) > 20,
+        "every walker unlocked stations: {}",
+        unlocks(&stored)
+    );
+
+    let without_times = |mut v: serde_json::Value| {
+        for row in v["unlocks"].as_array_mut().into_iter().flatten() {
+            row.as_array_mut().map(Vec::pop);
+        }
+        v
+    };
+    let campaign = longmarch::services::campaigns::find_any(&app.db, "pages")
+        .await
+        .unwrap();
+    for page in [1, 2, 3, 5, 100] {
+        longmarch::models::unlocks::Entity::delete_many()
+            .filter(longmarch::models::unlocks::Column::CampaignId.eq(campaign.id))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        longmarch::services::progress::recompute_campaign_paged(&app.db, "pages", page)
+            .await
+            .unwrap();
+        assert_eq!(
+            without_times(stored.clone()),
+            without_times(snapshot(&app).await),
+            "pages of {page}"
+        );
+    }
+    // A rebuild over stored unlocks keeps them, times included.
+    let rebuilt = snapshot(&app).await;
+    longmarch::services::progress::recompute_campaign_paged(&app.db, "pages", 2)
+        .await
+        .unwrap();
+    assert_eq!(rebuilt, snapshot(&app).await);
 }

@@ -151,6 +151,14 @@ proptest! {
             assert_eq!(without_unlock_times(sa), without_unlock_times(sb.clone()));
             longmarch::services::progress::recompute_campaign(&b.db, DEMO).await.expect("recompute");
             assert_eq!(sb, snapshot(&b).await, "rebuild equals incremental");
+            // From the step days alone, two participants per page: the same state again.
+            longmarch::models::unlocks::Entity::delete_many().exec(&b.db).await.expect("forget unlocks");
+            longmarch::services::progress::recompute_campaign_paged(&b.db, DEMO, 2).await.expect("recompute");
+            assert_eq!(
+                without_unlock_times(sb),
+                without_unlock_times(snapshot(&b).await),
+                "a paged rebuild from the step days equals incremental"
+            );
 
             // Voiding, then restoring, every other stored day goes through the same
             // incremental path, and a rebuild must still find nothing to change.

@@ -235,21 +235,26 @@ pub async fn create_campaign(db: &DatabaseConnection, slug: &str) -> anyhow::Res
     Ok(campaign)
 }
 
+/// Members of a board the leaderboard scenario reads as: a token and a session key for
+/// each of a million would alone take hundreds of megabytes of the measured process.
+const BOARD_READERS: usize = 20_000;
+
 /// [`prepare`], saying how long it took.
 async fn prepare_timed(state: &AppState, slug: &'static str, n: usize, history: History) -> anyhow::Result<Prepared> {
     let started = Instant::now();
     let prepared = prepare(state, slug, n, history).await?;
     eprintln!(
-        "prepared {} participants ({history:?} history) in `{slug}` in {:.1} s",
+        "prepared {n} participants ({history:?} history, {} driven) in `{slug}` in {:.1} s",
         prepared.members.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(prepared)
 }
 
-/// Creates `slug` with `n` participants spread over its classes, each with a token and a
-/// session key, and the `history` of steps they already have stored. Totals, cohorts and
-/// unlocks come from the service's own rebuild.
+/// Creates `slug` with `n` participants spread over its classes and the `history` of steps
+/// they already have stored, and answers the members the scenarios drive, each with a token
+/// and a session key: all of them, except on a ranked board, where [`BOARD_READERS`] evenly
+/// spread ones read. Totals, cohorts and unlocks come from the service's own rebuild.
 async fn prepare(state: &AppState, slug: &'static str, n: usize, history: History) -> anyhow::Result<Prepared> {
     let db = &state.db;
     let campaign = create_campaign(db, slug).await?;
@@ -259,7 +264,11 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, history: Histor
     let today = ctx.today();
     let mut rng = StdRng::seed_from_u64(0x10_7a_2c);
     let now = Utc::now();
-    let mut members = Vec::with_capacity(n);
+    let every = match history {
+        History::Ranked => n.div_ceil(BOARD_READERS).max(1),
+        History::None | History::Synced => 1,
+    };
+    let mut members = Vec::with_capacity(n / every + 1);
     // SQLite allows 32,766 bound values per statement: at most 1,000 rows per INSERT.
     for start in (0..n).step_by(1000) {
         let end = (start + 1000).min(n);
@@ -302,7 +311,7 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, history: Histor
         let enrollment_ids: HashMap<i32, i32> = enrolled.iter().map(|e| (e.participant_id, e.id)).collect();
         let enrollment_of = |pid: i32| enrollment_ids.get(&pid).copied();
         let mut days = Vec::new();
-        for (p, key) in created.iter().zip(&keys) {
+        for (k, (p, key)) in created.iter().zip(&keys).enumerate() {
             let enrollment_id = enrollment_of(p.id).context("an enrollment per participant")?;
             let day = |back: i64, steps: i64| step_days::ActiveModel {
                 campaign_id: Set(campaign.id),
@@ -333,12 +342,14 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, history: Histor
                     }
                 }
             }
-            members.push(Member {
-                participant_id: p.id,
-                enrollment_id,
-                token: state.jwt.issue(p.id, Role::Participant, None)?.token,
-                session_key: *key,
-            });
+            if (start + k) % every == 0 {
+                members.push(Member {
+                    participant_id: p.id,
+                    enrollment_id,
+                    token: state.jwt.issue(p.id, Role::Participant, None)?.token,
+                    session_key: *key,
+                });
+            }
         }
         while !days.is_empty() {
             let rest = days.split_off(days.len().min(1000));

@@ -6,6 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use base64::Engine as _;
 use chrono::{NaiveDate, TimeZone};
 use sea_orm::{
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use longmarch::{
     auth::jwt::Role,
-    models::{cohorts, enrollments, participants, step_days},
+    models::{campaigns, cohorts, enrollments, participants, step_days},
 };
 
 use super::{
@@ -212,6 +213,12 @@ async fn prepare_probe(bench: &Bench) -> anyhow::Result<Member> {
     let enrollment = enrollments::new_active(main.campaign_id, participant.id, Some(class.id), now)
         .insert(&txn)
         .await?;
+    // Counted in its class as a join counts it: a class mean over no members walks nowhere.
+    let campaign = campaigns::Entity::find_by_id(main.campaign_id)
+        .one(&txn)
+        .await?
+        .context("the benchmark campaign")?;
+    longmarch::services::progress::on_member_joined(&txn, &campaign, &class).await?;
     txn.commit().await?;
     Ok(Member {
         participant_id: participant.id,

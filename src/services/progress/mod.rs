@@ -883,6 +883,9 @@ pub async fn lock_enrollment(
     Ok(q.one(db).await?)
 }
 
+/// Participants a rebuild reads per round trip, with their step days and unlocks.
+const RECOMPUTE_PAGE: u64 = 2_000;
+
 /// Rebuilds every total, per-day series and unlock of a campaign from its step days.
 /// Existing unlocks keep their `unlocked_at`; the result equals what incremental ingestion
 /// stored.
@@ -890,10 +893,18 @@ pub async fn lock_enrollment(
 /// # Errors
 /// 404 for an unknown campaign; on database failure.
 pub async fn recompute_campaign(db: &DatabaseConnection, slug: &str) -> ApiResult<String> {
+    recompute_campaign_paged(db, slug, RECOMPUTE_PAGE).await
+}
+
+/// [`recompute_campaign`] reading `page` participants per round trip (tests use tiny pages).
+///
+/// # Errors
+/// As [`recompute_campaign`].
+pub async fn recompute_campaign_paged(db: &DatabaseConnection, slug: &str, page: u64) -> ApiResult<String> {
     let campaign = crate::services::campaigns::find_any(db, slug).await?;
     let txn = crate::db::begin_write(db).await?;
     let ctx = CampaignCtx::from_model(&txn, campaign).await?;
-    let report = recompute_in(&txn, &ctx).await?;
+    let report = recompute_pages(&txn, &ctx, std::cmp::Ord::max(page, 1)).await?;
     txn.commit().await?;
     Ok(report)
 }
@@ -903,22 +914,13 @@ pub async fn recompute_campaign(db: &DatabaseConnection, slug: &str) -> ApiResul
 /// # Errors
 /// On database failure.
 pub async fn recompute_in(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<String> {
+    recompute_pages(db, ctx, RECOMPUTE_PAGE).await
+}
+
+async fn recompute_pages(db: &impl ConnectionTrait, ctx: &CampaignCtx, page_size: u64) -> ApiResult<String> {
     let now = Utc::now();
     let cid = ctx.campaign.id;
     let all_cohorts = cohorts::Model::all_of(db, cid).await?;
-    let enrollments_all = enrollments::Entity::find()
-        .filter(enrollments::Column::CampaignId.eq(cid))
-        .order_by_asc(enrollments::Column::Id)
-        .all(db)
-        .await?;
-    let rows = step_days::Entity::find()
-        .filter(step_days::Column::CampaignId.eq(cid))
-        .all(db)
-        .await?;
-    let mut by_participant: HashMap<i32, Vec<step_days::Model>> = HashMap::new();
-    for r in rows {
-        by_participant.entry(r.participant_id).or_default().push(r);
-    }
     let parent_of: HashMap<i32, Option<i32>> = all_cohorts.iter().map(|c| (c.id, c.parent_id)).collect();
     let ancestors = |leaf: i32| {
         let mut out = vec![leaf];
@@ -941,60 +943,126 @@ pub async fn recompute_in(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiRe
     let mut aggs: HashMap<i32, Agg> = all_cohorts.iter().map(|c| (c.id, Agg::default())).collect();
     let mut campaign_series: BTreeMap<NaiveDate, (i64, i32)> = BTreeMap::new();
 
-    for e in &enrollments_all {
-        let own = by_participant.remove(&e.participant_id).unwrap_or_default();
-        let series = day_series(&own);
-        let counted: i64 = series.iter().map(|(_, c)| c).sum();
-        let steps = steps_total(&own);
-        let days_active = i32::try_from(series.iter().filter(|(_, c)| *c > 0).count()).unwrap_or(i32::MAX);
-        let reached = if series.is_empty() {
-            Vec::new()
-        } else {
-            reached_on(&ctx.marks, &series, |c| ctx.participant_metres(c))
+    // Participants are walked a page at a time in id order, with their step days and
+    // stored unlocks read per page: memory follows the page, not the campaign (a campaign
+    // of a million would otherwise hold every step day of the campaign at once).
+    let mut participants_seen = 0_usize;
+    let mut after = i32::MIN;
+    loop {
+        let page = enrollments::Entity::find()
+            .filter(enrollments::Column::CampaignId.eq(cid))
+            .filter(enrollments::Column::ParticipantId.gt(after))
+            .order_by_asc(enrollments::Column::ParticipantId)
+            .limit(page_size)
+            .all(db)
+            .await?;
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            break;
         };
-        // A cohort member's own unlocks are not stored in cohort modes (any left over go).
-        let stored: &[(i32, NaiveDate)] = if ctx.stores_own_unlocks(e.cohort_id) {
-            &reached
-        } else {
-            &[]
-        };
-        sync_unlocks(db, cid, SUBJECT_PARTICIPANT, e.participant_id, stored, now).await?;
-        let (count, last, finished) = reached_summary(ctx, &reached);
-        let mut active = e.clone().into_active_model();
-        active.total_counted = Set(counted);
-        active.total_steps = Set(steps);
-        active.days_active = Set(days_active);
-        active.metres = Set(ctx.participant_metres(counted));
-        active.stations_reached = Set(count);
-        active.last_reached_on = Set(last);
-        active.finished_on = Set(finished);
-        if active.is_changed() {
-            active.updated_at = Set(now);
-            active.update(db).await?;
+        let (lo, hi) = (first.participant_id, last.participant_id);
+        after = hi;
+        participants_seen += page.len();
+        let mut days_of: HashMap<i32, Vec<step_days::Model>> = HashMap::new();
+        for r in step_days::Entity::find()
+            .filter(step_days::Column::CampaignId.eq(cid))
+            .filter(step_days::Column::ParticipantId.between(lo, hi))
+            .all(db)
+            .await?
+        {
+            days_of.entry(r.participant_id).or_default().push(r);
         }
-        for (day, c) in &series {
-            if *c > 0 {
-                let slot = campaign_series.entry(*day).or_default();
-                slot.0 += c;
-                slot.1 += 1;
+        let mut unlocks_of: HashMap<i32, Vec<(i32, NaiveDate)>> = HashMap::new();
+        for u in unlocks::Entity::find()
+            .filter(unlocks::Column::CampaignId.eq(cid))
+            .filter(unlocks::Column::SubjectKind.eq(SUBJECT_PARTICIPANT))
+            .filter(unlocks::Column::SubjectId.between(lo, hi))
+            .all(db)
+            .await?
+        {
+            unlocks_of
+                .entry(u.subject_id)
+                .or_default()
+                .push((u.station_seq, u.reached_on));
+        }
+        let mut new_unlocks = Vec::new();
+
+        for e in page {
+            let own = days_of.remove(&e.participant_id).unwrap_or_default();
+            let series = day_series(&own);
+            let counted: i64 = series.iter().map(|(_, c)| c).sum();
+            let steps = steps_total(&own);
+            let days_active = i32::try_from(series.iter().filter(|(_, c)| *c > 0).count()).unwrap_or(i32::MAX);
+            let reached = if series.is_empty() {
+                Vec::new()
+            } else {
+                reached_on(&ctx.marks, &series, |c| ctx.participant_metres(c))
+            };
+            // A cohort member's own unlocks are not stored in cohort modes (any left over go).
+            let computed: &[(i32, NaiveDate)] = if ctx.stores_own_unlocks(e.cohort_id) {
+                &reached
+            } else {
+                &[]
+            };
+            let stored = unlocks_of.remove(&e.participant_id).unwrap_or_default();
+            let diff = diff_unlocks(&stored, computed);
+            if diff.update.is_empty() && diff.delete.is_empty() {
+                // New stations only (the rebuild of a fresh import): inserted with the page's.
+                new_unlocks.extend(diff.insert.iter().map(|(seq, day)| unlocks::ActiveModel {
+                    campaign_id: Set(cid),
+                    subject_kind: Set(SUBJECT_PARTICIPANT.to_owned()),
+                    subject_id: Set(e.participant_id),
+                    station_seq: Set(*seq),
+                    unlocked_at: Set(now),
+                    reached_on: Set(*day),
+                    ..Default::default()
+                }));
+            } else {
+                sync_unlocks(db, cid, SUBJECT_PARTICIPANT, e.participant_id, computed, now).await?;
             }
-        }
-        if let Some(leaf) = e.cohort_id {
-            for id in ancestors(leaf) {
-                if let Some(a) = aggs.get_mut(&id) {
-                    a.members += 1;
-                    a.active += i32::from(days_active > 0);
-                    a.steps += steps;
-                    a.counted += counted;
-                    for (day, c) in &series {
-                        if *c > 0 {
-                            let slot = a.days.entry(*day).or_default();
-                            slot.0 += c;
-                            slot.1 += 1;
+            let (count, last, finished) = reached_summary(ctx, &reached);
+            let cohort_id = e.cohort_id;
+            let mut active = e.into_active_model();
+            active.total_counted = Set(counted);
+            active.total_steps = Set(steps);
+            active.days_active = Set(days_active);
+            active.metres = Set(ctx.participant_metres(counted));
+            active.stations_reached = Set(count);
+            active.last_reached_on = Set(last);
+            active.finished_on = Set(finished);
+            if active.is_changed() {
+                active.updated_at = Set(now);
+                active.update(db).await?;
+            }
+            for (day, c) in &series {
+                if *c > 0 {
+                    let slot = campaign_series.entry(*day).or_default();
+                    slot.0 += c;
+                    slot.1 += 1;
+                }
+            }
+            if let Some(leaf) = cohort_id {
+                for id in ancestors(leaf) {
+                    if let Some(a) = aggs.get_mut(&id) {
+                        a.members += 1;
+                        a.active += i32::from(days_active > 0);
+                        a.steps += steps;
+                        a.counted += counted;
+                        for (day, c) in &series {
+                            if *c > 0 {
+                                let slot = a.days.entry(*day).or_default();
+                                slot.0 += c;
+                                slot.1 += 1;
+                            }
                         }
                     }
                 }
             }
+        }
+        // SQLite binds at most 32,766 values per statement: 7 per unlock row.
+        while !new_unlocks.is_empty() {
+            let rest = new_unlocks.split_off(new_unlocks.len().min(4_000));
+            unlocks::Entity::insert_many(new_unlocks).exec(db).await?;
+            new_unlocks = rest;
         }
     }
 
@@ -1074,7 +1142,7 @@ pub async fn recompute_in(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiRe
     Ok(format!(
         "recomputed campaign `{}`: {} participants, {} cohorts",
         ctx.campaign.slug,
-        enrollments_all.len(),
+        participants_seen,
         all_cohorts.len()
     ))
 }
