@@ -9,6 +9,7 @@ mod m20261125_000003_board_order_index;
 mod m20261203_000010_wechat_platform;
 mod m20261203_000020_station_coordinates;
 mod m20261203_000030_participant_erasure;
+mod m20261203_000040_step_days_voided_index;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_wechat_platform::Migration),
             Box::new(m20261203_000020_station_coordinates::Migration),
             Box::new(m20261203_000030_participant_erasure::Migration),
+            Box::new(m20261203_000040_step_days_voided_index::Migration),
         ]
     }
 }
