@@ -660,6 +660,14 @@ async fn send(tx: &mpsc::Sender<Bytes>, b: Bytes) -> Result<(), SessionEnd> {
     tx.send(b).await.map_err(|_| SessionEnd::Gone)
 }
 
+/// A board or figures build of a session, finished.
+enum Rebuilt {
+    /// After a change: the board, then the figures.
+    Changed(ApiResult<Arc<str>>, ApiResult<stats::StatsSummary>),
+    /// The regular figures.
+    Regular(ApiResult<stats::StatsSummary>),
+}
+
 async fn run_session(
     state: &AppState,
     audience: &Audience,
@@ -706,6 +714,9 @@ async fn run_session(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     let mut dirty = false;
+    // The board and figures are built beside the stream, never in its way: an unlock is
+    // forwarded while a build (shared with every screen of the campaign) is under way.
+    let mut building: Option<std::pin::Pin<Box<dyn Future<Output = Rebuilt> + Send + '_>>> = None;
     loop {
         tokio::select! {
             msg = sub.rx.recv() => match msg {
@@ -722,28 +733,45 @@ async fn run_session(
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
-            _ = board_tick.tick() => {
-                if dirty {
-                    dirty = false;
-                    let fresh = feed.board(db, audience).await?;
-                    if fresh != board {
-                        board = fresh;
-                        send(tx, raw_frame("leaderboard", &board)).await?;
+            rebuilt = async { building.as_mut().expect("guarded by is_some").await }, if building.is_some() => {
+                building = None;
+                match rebuilt {
+                    Rebuilt::Changed(fresh, now) => {
+                        let fresh = fresh?;
+                        if fresh != board {
+                            board = fresh;
+                            send(tx, raw_frame("leaderboard", &board)).await?;
+                        }
+                        // The figures follow a change as fast as the board does, not only
+                        // at the next regular `stats`: a screen shows an upload within a second.
+                        if let Ok(now) = now
+                            && now != figures
+                        {
+                            figures = now;
+                            send(tx, frame("stats", None, &figures)).await?;
+                        }
                     }
-                    // The figures follow a change as fast as the board does, not only at
-                    // the next regular `stats`: a screen shows an upload within a second.
-                    if let Ok(now) = feed.stats(db, audience, LEADERBOARD_MIN_GAP).await
-                        && now != figures
-                    {
-                        figures = now;
+                    Rebuilt::Regular(now) => {
+                        figures = now.unwrap_or(figures);
                         send(tx, frame("stats", None, &figures)).await?;
                     }
                 }
             }
-            _ = stats_tick.tick() => {
+            _ = board_tick.tick(), if building.is_none() => {
+                if dirty {
+                    dirty = false;
+                    building = Some(Box::pin(async {
+                        let fresh = feed.board(db, audience).await;
+                        let now = feed.stats(db, audience, LEADERBOARD_MIN_GAP).await;
+                        Rebuilt::Changed(fresh, now)
+                    }));
+                }
+            }
+            _ = stats_tick.tick(), if building.is_none() => {
                 // Half the period: screens whose ticks fall apart share one build.
-                figures = feed.stats(db, audience, STATS_EVERY / 2).await.unwrap_or(figures);
-                send(tx, frame("stats", None, &figures)).await?;
+                building = Some(Box::pin(async {
+                    Rebuilt::Regular(feed.stats(db, audience, STATS_EVERY / 2).await)
+                }));
             }
             _ = heartbeat.tick() => {
                 send(tx, Bytes::from_static(b": heartbeat\n\n")).await?;
