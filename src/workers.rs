@@ -80,31 +80,28 @@ impl Workers {
     /// Runs `work` on the current runtime until it ends or the workers stop, whichever is
     /// first; at the stop it is dropped at its next await (a transaction it holds rolls back).
     pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
-        let stop = self.stop.clone();
-        drop(self.tasks.spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = work => {}
-            }
-        }));
+        drop(self.tasks.spawn(self.until_stopped(work)));
     }
 
     /// Runs `work` on the writers' thread (SQLite) or as [`Self::spawn`] (PostgreSQL).
     pub fn spawn_writer(&self, work: impl Future<Output = ()> + Send + 'static) {
         match self.writer() {
-            Some(writer) => {
-                let stop = self.stop.clone();
-                drop(self.tasks.spawn_on(
-                    async move {
-                        tokio::select! {
-                            () = stop.cancelled() => {}
-                            () = work => {}
-                        }
-                    },
-                    writer,
-                ));
-            }
+            Some(writer) => drop(self.tasks.spawn_on(self.until_stopped(work), writer)),
             None => self.spawn(work),
+        }
+    }
+
+    /// `work`, ending at the stop if it has not ended before.
+    fn until_stopped(
+        &self,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let stop = self.stop.clone();
+        async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = work => {}
+            }
         }
     }
 
