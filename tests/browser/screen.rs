@@ -267,8 +267,12 @@ async fn the_big_screen_keeps_its_last_state_while_the_server_restarts() {
         &b,
         Duration::from_secs(10),
         "the live screen",
+        // The headline figures come from the stream's first `stats`: the stream is subscribed.
+        // (The badge alone is hidden as soon as the campaign loads, before the stream opens,
+        // and an unlock in that gap is not replayed to a stream opened without a last id.)
         "return document.querySelectorAll('#top-cohorts li[data-key]').length === 4
-            && document.getElementById('reconnecting').hidden;",
+            && document.getElementById('reconnecting').hidden
+            && document.getElementById('total-km').innerText === '0';",
     )
     .await;
     upload(&app, DEMO, &walker, 9_000).await;
