@@ -116,6 +116,12 @@ impl Application {
         &self.state
     }
 
+    /// A handle that stops the server as SIGTERM would (for benchmarks that start several
+    /// servers in one process, one after the other).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGINT/SIGTERM, lets in-flight requests finish within
     /// `server.shutdown_timeout_secs`, then stops the background tasks.
     ///

@@ -11,6 +11,7 @@
 pub mod drive;
 pub mod prepare;
 pub mod report;
+pub mod scale;
 pub mod scenarios;
 
 use std::{path::PathBuf, time::Duration};
@@ -97,6 +98,11 @@ pub struct Args {
     /// Days of `simulate`.
     #[arg(long, default_value_t = 23)]
     pub simulate_days: u32,
+    /// Sizes of a scale curve, comma-separated (e.g. 10000,100000,1000000): ingest, werun
+    /// and leaderboard on one campaign of each size, and how they grow. Replaces --scenario,
+    /// --participants and --board-participants.
+    #[arg(long, value_delimiter = ',')]
+    pub scale: Vec<usize>,
     /// Scenarios, comma-separated, in this order (the floors are always measured first).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [
         Scenario::Ingest, Scenario::Werun, Scenario::WerunFirst, Scenario::Leaderboard, Scenario::Mixed,

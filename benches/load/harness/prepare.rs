@@ -24,7 +24,7 @@ use longmarch::{
     state::AppState,
 };
 
-use super::{Args, Backend, Scenario};
+use super::{Args, Backend, Scenario, report::resident_mb};
 
 /// The campaign of the ingest, werun and mixed scenarios.
 pub const CAMPAIGN: &str = "bench";
@@ -87,12 +87,38 @@ pub struct Bench {
     pub board: Option<Prepared>,
     /// Members who never synced, for werun_first.
     pub newcomers: Option<Prepared>,
+    /// How long the preparation of the campaigns took.
+    pub prepared_in: std::time::Duration,
+    /// How the in-memory boards were built.
+    pub built: Built,
     cleanup: Cleanup,
 }
 
-enum Cleanup {
+/// The build of the prepared campaigns' boards.
+#[derive(Debug, Clone, Copy)]
+pub struct Built {
+    pub seconds: f64,
+    /// What the process's resident set grew by while the boards were built (freed heap
+    /// handed back to the kernel before and after): the boards' memory.
+    pub resident_mb: Option<f64>,
+}
+
+/// What [`Bench::finish`] stops and removes.
+struct Cleanup {
+    store: Store,
+    server: Server,
+}
+
+/// The benchmark's own database.
+enum Store {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },
+}
+
+/// The server running in this process.
+struct Server {
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Bench {
@@ -101,54 +127,8 @@ impl Bench {
     /// # Errors
     /// When the database cannot be created or the server cannot start.
     pub async fn start(args: &Args) -> anyhow::Result<Self> {
-        let (url, cleanup) = match args.db {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().context("a temporary directory")?;
-                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-                (url, Cleanup::Sqlite(dir))
-            }
-            Backend::Postgres => {
-                let name = format!("longmarch_bench_{:08x}", rand::rng().random::<u32>());
-                let admin = Database::connect(&args.pg_url)
-                    .await
-                    .with_context(|| format!("cannot reach PostgreSQL at {}", args.pg_url))?;
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
-                drop(admin.close().await);
-                let url = replace_db_name(&args.pg_url, &name);
-                (
-                    url,
-                    Cleanup::Postgres {
-                        admin_url: args.pg_url.clone(),
-                        name,
-                    },
-                )
-            }
-        };
-        // The defaults a deployment starts from (pool, limits, workers), on this database;
-        // `LONGMARCH__…` variables override them as they do the service's.
-        let mut settings =
-            Settings::load_from(&config_dir(), "development", true).context("the development settings")?;
-        settings.database.url = SecretString::from(url);
-        settings.server.port = 0;
-        settings.seed.demo = false;
-        settings.auth.dev_login = false;
-        // One generator address and a few uploads per participant per second are the
-        // point of the exercise, not abuse.
-        settings.limits.rate.upload_burst = 0;
-        settings.limits.rate.login_burst = 0;
-        settings.auth.jwt_secret = SecretString::from(format!("bench-{:032x}", rand::rng().random::<u128>()));
-        // WeRun watermarks name this app.
-        settings.wechat.appid = "wx-longmarch-bench".to_owned();
-        // `RUST_LOG=longmarch=debug,sea_orm=debug` shows every statement the scenarios cause.
-        if std::env::var_os("RUST_LOG").is_some() {
-            settings.database.log_statements = true;
-            longmarch::telemetry::init(&settings.log);
-        }
-        let app = Application::build(settings).await.context("starting the server")?;
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let state = app.state().clone();
-        tokio::spawn(app.run_until_stopped());
-
+        let (state, base, cleanup) = open(args).await?;
+        let started = Instant::now();
         let main = prepare_timed(&state, CAMPAIGN, args.participants, History::Synced).await?;
         let wanted = |scenario| args.plan().contains(&scenario);
         let newcomers = if wanted(Scenario::WerunFirst) {
@@ -161,28 +141,39 @@ impl Bench {
         } else {
             None
         };
-        if args.db == Backend::Sqlite {
-            // The preparation's bulk writes sit in the WAL; fold them into the database
-            // first, as a long-running server's checkpoints would have, so that the first
-            // scenario does not pay for them.
-            state.db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
-        }
-        // A running server builds the boards of its active campaigns at start-up; these
-        // were created after it started, so build them now, before anything is measured.
-        let started = Instant::now();
-        state.boards.warm(&state.db).await?;
-        for prepared in [Some(&main), newcomers.as_ref(), board.as_ref()].into_iter().flatten() {
-            while state.boards.snapshot(&state.db, prepared.campaign_id).await?.is_none() {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-        eprintln!("boards built in {:.1} s", started.elapsed().as_secs_f64());
+        let prepared_in = started.elapsed();
+        let built = build_boards(&state, args.db, [Some(&main), newcomers.as_ref(), board.as_ref()]).await?;
         Ok(Self {
             base,
             state,
             main,
             board,
             newcomers,
+            prepared_in,
+            built,
+            cleanup,
+        })
+    }
+
+    /// One step of `--scale`: a single campaign of `n` members with a ranked history, which
+    /// every scenario of the step drives (uploads move its board, the board is read).
+    ///
+    /// # Errors
+    /// When the database cannot be created or the server cannot start.
+    pub async fn start_scaled(args: &Args, n: usize) -> anyhow::Result<Self> {
+        let (state, base, cleanup) = open(args).await?;
+        let started = Instant::now();
+        let board = prepare_timed(&state, BOARD, n, History::Ranked).await?;
+        let prepared_in = started.elapsed();
+        let built = build_boards(&state, args.db, [Some(&board)]).await?;
+        Ok(Self {
+            base,
+            state,
+            main: board.clone(),
+            board: Some(board),
+            newcomers: None,
+            prepared_in,
+            built,
             cleanup,
         })
     }
@@ -191,19 +182,116 @@ impl Bench {
         format!("{}{path}", self.base)
     }
 
-    /// Drops the PostgreSQL database (the SQLite directory goes with `self`).
+    /// Stops the server and drops the PostgreSQL database (the SQLite directory goes with `self`).
     pub async fn finish(self) {
-        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
-            drop(self.state.db.clone().close().await);
-            if let Ok(admin) = Database::connect(admin_url).await {
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                if let Err(e) = admin.execute_unprepared(&sql).await {
-                    eprintln!("could not drop the benchmark database {name}: {e}");
-                }
-                drop(admin.close().await);
+        // The server and its workers stop first, so that the next server of the process
+        // (a `--scale` step) does not share the machine or the memory with this one.
+        let Cleanup { store, server } = self.cleanup;
+        server.handle.stop(false).await;
+        match server.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("the benchmark server ended with an error: {e}"),
+            Err(e) => eprintln!("the benchmark server's task failed: {e}"),
+        }
+        drop(self.state.db.clone().close().await);
+        drop(self.state);
+        if let Store::Postgres { admin_url, name } = &store
+            && let Ok(admin) = Database::connect(admin_url).await
+        {
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            if let Err(e) = admin.execute_unprepared(&sql).await {
+                eprintln!("could not drop the benchmark database {name}: {e}");
             }
+            drop(admin.close().await);
         }
     }
+}
+
+/// A fresh database (a temporary SQLite file, or a new PostgreSQL database) and the server
+/// running on it with a deployment's defaults.
+async fn open(args: &Args) -> anyhow::Result<(AppState, String, Cleanup)> {
+    let (url, cleanup) = match args.db {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().context("a temporary directory")?;
+            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            (url, Store::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let name = format!("longmarch_bench_{:08x}", rand::rng().random::<u32>());
+            let admin = Database::connect(&args.pg_url)
+                .await
+                .with_context(|| format!("cannot reach PostgreSQL at {}", args.pg_url))?;
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+            drop(admin.close().await);
+            let url = replace_db_name(&args.pg_url, &name);
+            (
+                url,
+                Store::Postgres {
+                    admin_url: args.pg_url.clone(),
+                    name,
+                },
+            )
+        }
+    };
+    // The defaults a deployment starts from (pool, limits, workers), on this database;
+    // `LONGMARCH__…` variables override them as they do the service's.
+    let mut settings = Settings::load_from(&config_dir(), "development", true).context("the development settings")?;
+    settings.database.url = SecretString::from(url);
+    settings.server.port = 0;
+    settings.seed.demo = false;
+    settings.auth.dev_login = false;
+    // One generator address and a few uploads per participant per second are the
+    // point of the exercise, not abuse.
+    settings.limits.rate.upload_burst = 0;
+    settings.limits.rate.login_burst = 0;
+    settings.auth.jwt_secret = SecretString::from(format!("bench-{:032x}", rand::rng().random::<u128>()));
+    // WeRun watermarks name this app.
+    settings.wechat.appid = "wx-longmarch-bench".to_owned();
+    // `RUST_LOG=longmarch=debug,sea_orm=debug` shows every statement the scenarios cause.
+    if std::env::var_os("RUST_LOG").is_some() {
+        settings.database.log_statements = true;
+        longmarch::telemetry::init(&settings.log);
+    }
+    let app = Application::build(settings).await.context("starting the server")?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let server = Server {
+        handle: app.handle(),
+        task: tokio::spawn(app.run_until_stopped()),
+    };
+    Ok((state, base, Cleanup { store: cleanup, server }))
+}
+
+/// Builds the boards of the prepared campaigns before anything is measured, and measures
+/// what they cost.
+async fn build_boards<'a>(
+    state: &AppState,
+    db: Backend,
+    prepared: impl IntoIterator<Item = Option<&'a Prepared>>,
+) -> anyhow::Result<Built> {
+    if db == Backend::Sqlite {
+        // The preparation's bulk writes sit in the WAL; fold them into the database
+        // first, as a long-running server's checkpoints would have, so that the first
+        // scenario does not pay for them.
+        state.db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+    }
+    // A running server builds the boards of its active campaigns at start-up; these
+    // were created after it started, so build them now.
+    let before = resident_mb();
+    let started = Instant::now();
+    state.boards.warm(&state.db).await?;
+    for prepared in prepared.into_iter().flatten() {
+        while state.boards.snapshot(&state.db, prepared.campaign_id).await?.is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let resident_mb = before.zip(resident_mb()).map(|(b, a)| (a - b).max(0.0));
+    eprintln!(
+        "boards built in {seconds:.1} s (resident set {})",
+        resident_mb.map_or_else(|| "not measured".to_owned(), |m| format!("+{m:.0} MB"))
+    );
+    Ok(Built { seconds, resident_mb })
 }
 
 fn config_dir() -> PathBuf {

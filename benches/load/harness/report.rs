@@ -159,12 +159,7 @@ pub struct Report {
 
 impl Report {
     pub fn new(args: &Args, mut scenarios: Vec<Row>, simulate: Option<Simulated>) -> Self {
-        let rate = |name: &str| scenarios.iter().find(|r| r.scenario == name).map(|r| r.req_per_s);
-        let (http, db) = (rate("floor_http"), rate("floor_db"));
-        for row in &mut scenarios {
-            row.vs_floor_http = http.filter(|f| *f > 0.0).map(|f| row.req_per_s / f);
-            row.vs_floor_db = db.filter(|f| *f > 0.0).map(|f| row.req_per_s / f);
-        }
+        with_ratios(&mut scenarios);
         let targets = targets(&scenarios, simulate.as_ref());
         Self {
             db: args.db,
@@ -254,13 +249,31 @@ impl Report {
     /// # Errors
     /// When the file cannot be written.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
-        println!("\nwrote {}", path.display());
-        Ok(())
+        write_json(path, self)
     }
+}
+
+/// Sets each row's ratios to the floors measured among `rows`.
+pub fn with_ratios(rows: &mut [Row]) {
+    let rate = |name: &str| rows.iter().find(|r| r.scenario == name).map(|r| r.req_per_s);
+    let (http, db) = (rate("floor_http"), rate("floor_db"));
+    for row in rows.iter_mut() {
+        row.vs_floor_http = http.filter(|f| *f > 0.0).map(|f| row.req_per_s / f);
+        row.vs_floor_db = db.filter(|f| *f > 0.0).map(|f| row.req_per_s / f);
+    }
+}
+
+/// Writes `report` as JSON to `path`, creating the directory.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_json(path: &Path, report: &impl Serialize) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(report)?)?;
+    println!("\nwrote {}", path.display());
+    Ok(())
 }
 
 fn targets(rows: &[Row], simulate: Option<&Simulated>) -> Vec<Target> {
@@ -361,6 +374,31 @@ fn targets(rows: &[Row], simulate: Option<&Simulated>) -> Vec<Target> {
 /// memory freed by the untimed preparation back to the kernel, so that the peak is what the
 /// scenario itself needs: the server (and the generator, in the same process).
 pub fn reset_peak_rss() {
+    trim_heap();
+    // Without the file (not Linux) the peak is since start; the report says "peak" either way.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The resident set now, in MB (VmRSS), after handing freed heap pages back to the kernel.
+pub fn resident_mb() -> Option<f64> {
+    trim_heap();
+    status_mb("VmRSS:")
+}
+
+/// Peak resident set since the last reset, in MB (VmHWM).
+pub fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+fn status_mb(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Hands the heap's free pages back to the kernel (glibc).
+fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {
@@ -371,19 +409,9 @@ pub fn reset_peak_rss() {
             malloc_trim(0);
         }
     }
-    // Without the file (not Linux) the peak is since start; the report says "peak" either way.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Peak resident set since the last reset, in MB (VmHWM).
-pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-fn machine() -> Machine {
+pub fn machine() -> Machine {
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
