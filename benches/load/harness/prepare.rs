@@ -129,8 +129,19 @@ impl Bench {
     pub async fn start(args: &Args) -> anyhow::Result<Self> {
         let (state, base, cleanup) = open(args).await?;
         let started = Instant::now();
-        let main = prepare_timed(&state, CAMPAIGN, args.participants, History::Synced).await?;
         let wanted = |scenario| args.plan().contains(&scenario);
+        // `simulate` fills a campaign of its own: with nothing else to drive, the main
+        // campaign only serves the floors, and a thousand members do for them.
+        let only_simulate = args
+            .plan()
+            .iter()
+            .all(|s| matches!(s, Scenario::FloorHttp | Scenario::FloorDb | Scenario::Simulate));
+        let main_n = if only_simulate {
+            args.participants.min(1_000)
+        } else {
+            args.participants
+        };
+        let main = prepare_timed(&state, CAMPAIGN, main_n, History::Synced).await?;
         let newcomers = if wanted(Scenario::WerunFirst) {
             Some(prepare_timed(&state, NEWCOMERS, args.participants, History::None).await?)
         } else {
