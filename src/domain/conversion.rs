@@ -1,12 +1,35 @@
 //! Steps → metres, in integer arithmetic so every instance and every recompute agrees exactly.
+//!
+//! Where a set-based UPDATE must apply a rule in SQL, the fragment is built here, beside the
+//! rule (`…_sql`, sea-query expressions, never run here); `tests/api/sql_rules.rs` runs both
+//! on the same cases on SQLite and PostgreSQL.
 
 use std::fmt;
 use std::str::FromStr;
+
+// `ExprTrait` is imported inside the `…_sql` functions only: it gives every integer a
+// `min` and a `max` of its own.
+use sea_orm::sea_query::{CaseStatement, Expr, SimpleExpr};
 
 /// Steps that count towards progress for one day: `min(steps, daily_cap)`, never negative.
 #[must_use]
 pub fn counted(steps: i64, daily_cap: i64) -> i64 {
     steps.min(daily_cap).max(0)
+}
+
+/// [`counted`] in SQL, over an expression of steps (a column, for a recount of stored days).
+#[must_use]
+pub fn counted_sql(steps: impl Into<SimpleExpr>, daily_cap: i64) -> SimpleExpr {
+    use sea_orm::sea_query::ExprTrait as _;
+    if daily_cap <= 0 {
+        return Expr::val(0_i64);
+    }
+    let steps = steps.into();
+    CaseStatement::new()
+        .case(steps.clone().gt(daily_cap), Expr::val(daily_cap))
+        .case(steps.clone().lt(0_i64), Expr::val(0_i64))
+        .finally(steps)
+        .into()
 }
 
 /// What a stored day counts towards progress: its counted steps, or nothing once an
@@ -40,6 +63,17 @@ pub fn metres(counted_total: i64, steps_per_km: i64) -> i64 {
     saturate((i128::from(counted_total) * 1000).div_euclid(i128::from(steps_per_km)))
 }
 
+/// [`metres`] in SQL, for totals that are never negative (there SQL's truncating division
+/// is the floor).
+#[must_use]
+pub fn metres_sql(counted_total: SimpleExpr, steps_per_km: i64) -> SimpleExpr {
+    use sea_orm::sea_query::ExprTrait as _;
+    if steps_per_km <= 0 {
+        return Expr::val(0_i64);
+    }
+    counted_total.mul(1000).div(steps_per_km)
+}
+
 /// Mean metres per member for a cohort:
 /// `floor(counted_total × 1000 / (steps_per_km × members))`.
 ///
@@ -53,6 +87,46 @@ pub fn mean_metres(counted_total: i64, members: i64, steps_per_km: i64) -> i64 {
     }
     let denominator = i128::from(steps_per_km) * i128::from(members);
     saturate((i128::from(counted_total) * 1000).div_euclid(denominator))
+}
+
+/// [`mean_metres`] in SQL, for totals and member counts that are never negative.
+#[must_use]
+pub fn mean_metres_sql(counted_total: SimpleExpr, members: SimpleExpr, steps_per_km: i64) -> SimpleExpr {
+    use sea_orm::sea_query::ExprTrait as _;
+    if steps_per_km <= 0 {
+        return Expr::val(0_i64);
+    }
+    CaseStatement::new()
+        .case(
+            members.clone().gt(0_i64),
+            counted_total.mul(1000).div(members.mul(steps_per_km)),
+        )
+        .finally(Expr::val(0_i64))
+        .into()
+}
+
+/// A cohort's metres in a campaign of `mode`: the whole total in `cohort_total`, else the
+/// mean per member.
+#[must_use]
+pub fn cohort_metres(mode: ProgressMode, counted_total: i64, members: i64, steps_per_km: i64) -> i64 {
+    match mode {
+        ProgressMode::CohortTotal => metres(counted_total, steps_per_km),
+        ProgressMode::CohortMean | ProgressMode::Individual => mean_metres(counted_total, members, steps_per_km),
+    }
+}
+
+/// [`cohort_metres`] in SQL.
+#[must_use]
+pub fn cohort_metres_sql(
+    mode: ProgressMode,
+    counted_total: SimpleExpr,
+    members: SimpleExpr,
+    steps_per_km: i64,
+) -> SimpleExpr {
+    match mode {
+        ProgressMode::CohortTotal => metres_sql(counted_total, steps_per_km),
+        ProgressMode::CohortMean | ProgressMode::Individual => mean_metres_sql(counted_total, members, steps_per_km),
+    }
 }
 
 /// Whose progress moves along the route.

@@ -554,12 +554,10 @@ pub async fn update(
 
 /// Re-applies the daily cap to every stored day: `counted = min(steps, cap)`.
 async fn recount_step_days(db: &impl ConnectionTrait, c: &campaigns::Model) -> ApiResult<()> {
-    let cap = i64::from(c.daily_step_cap);
     step_days::Entity::update_many()
         .col_expr(
             step_days::Column::Counted,
-            // `cap` is an integer, so formatting it into the statement is safe.
-            Expr::cust(format!("CASE WHEN steps > {cap} THEN {cap} ELSE steps END")),
+            conversion::counted_sql(Expr::col(step_days::Column::Steps), i64::from(c.daily_step_cap)),
         )
         .filter(step_days::Column::CampaignId.eq(c.id))
         .exec(db)

@@ -13,10 +13,11 @@ use sea_orm::{
 };
 
 use crate::{
+    domain::percent::{basis_points, bp_percent},
     error::{ApiError, ApiResult},
     models::{cohorts, enrollments, participants, step_days},
     services::{
-        leaderboard::{BoardRow, RowKey, Scope, basis_points, bp_percent, unranked_after},
+        leaderboard::{BoardRow, RowKey, Scope, unranked_after},
         progress::{CampaignCtx, km},
     },
 };

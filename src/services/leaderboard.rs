@@ -31,6 +31,7 @@ use crate::{
     domain::{
         days::parse_local_day,
         paging::{Count, PageRequest},
+        percent::{basis_points, bp_percent},
         ranking::{competition_ranks, page_ranks, rank_for},
     },
     error::{ApiError, ApiResult},
@@ -866,19 +867,6 @@ pub struct CohortBoard {
     pub total: usize,
 }
 
-/// Basis points (hundredths of a percent) of `part` in `whole`, 0 for an empty whole.
-pub fn basis_points(part: i64, whole: i64) -> i64 {
-    if whole <= 0 {
-        return 0;
-    }
-    i64::try_from(i128::from(part) * 10_000 / i128::from(whole)).unwrap_or(0)
-}
-
-/// Basis points as a percentage.
-pub fn bp_percent(bp: i64) -> f64 {
-    f64::from(i32::try_from(bp).unwrap_or(0)) / 100.0
-}
-
 /// The children of a cohort (or the top level) ranked by a metric.
 ///
 /// # Errors
@@ -994,12 +982,5 @@ mod tests {
         assert!(parse_page(Count::new(0), None).is_err());
         assert!(parse_page(Count::new(101), None).is_err());
         assert_eq!(parse_page(Count::new(5), Count::new(7)).ok(), Some((5, 7)));
-    }
-
-    #[test]
-    fn basis_points_floor_and_handle_empty_cohorts() {
-        assert_eq!(basis_points(1, 3), 3333);
-        assert_eq!(basis_points(0, 0), 0);
-        assert!((bp_percent(3333) - 33.33).abs() < 1e-9);
     }
 }

@@ -6,11 +6,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    domain::percent::{basis_points, bp_percent},
     error::{ApiError, ApiResult},
     models::{cohorts, enrollments, step_days, unlocks},
     services::{
         board_cache::BoardCache,
-        leaderboard::{Scope, basis_points, bp_percent},
+        leaderboard::Scope,
         progress::{CampaignCtx, PositionView, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
     },
 };

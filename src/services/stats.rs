@@ -12,10 +12,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    domain::percent::{basis_points, bp_percent},
     error::ApiResult,
     models::{campaign_days, cohorts, enrollments, participants, step_days},
     services::{
-        leaderboard::{basis_points, bp_percent},
         progress::{CampaignCtx, SUBJECT_COHORT, SUBJECT_PARTICIPANT, km},
         wechat::reminders::ReminderDay,
     },

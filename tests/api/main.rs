@@ -34,6 +34,7 @@ mod props;
 mod screen_page;
 mod settings;
 mod shutdown;
+mod sql_rules;
 mod station_coordinates;
 mod steps;
 mod upload_queue;

@@ -116,34 +116,21 @@ impl CampaignCtx {
 
     /// A cohort's metres in the campaign's mode (mean per member outside `cohort_total`).
     pub fn cohort_metres(&self, counted: i64, members: i64) -> i64 {
-        match self.mode {
-            ProgressMode::CohortTotal => conversion::metres(counted, self.spk()),
-            ProgressMode::CohortMean | ProgressMode::Individual => {
-                conversion::mean_metres(counted, members, self.spk())
-            }
-        }
+        conversion::cohort_metres(self.mode, counted, members, self.spk())
     }
 
     /// `cohorts.metres` after adding `d_counted` (an SQL expression) to `total_counted`, as
-    /// SQL for the same UPDATE: `cohort_metres` of the new total (floor division; totals
-    /// and member counts are never negative, where SQL's truncating division is the floor).
-    /// Built from sea-query's operators, not a custom SQL template: a template's placeholder
-    /// is `$1` on PostgreSQL but `?` on SQLite, where a `$1` left in the text is bound by
-    /// sqlx to the statement's first value.
+    /// SQL for the same UPDATE: [`Self::cohort_metres`] of the new total. Built from
+    /// sea-query's operators, not a custom SQL template: a template's placeholder is `$1` on
+    /// PostgreSQL but `?` on SQLite, where a `$1` left in the text is bound by sqlx to the
+    /// statement's first value.
     pub fn cohort_metres_sql(&self, d_counted: SimpleExpr) -> SimpleExpr {
-        let spk = self.spk();
-        let km = Expr::col(cohorts::Column::TotalCounted).add(d_counted).mul(1000);
-        match self.mode {
-            _ if spk <= 0 => Expr::val(0_i64),
-            ProgressMode::CohortTotal => km.div(spk),
-            ProgressMode::CohortMean | ProgressMode::Individual => CaseStatement::new()
-                .case(
-                    Expr::col(cohorts::Column::MemberCount).gt(0),
-                    km.div(Expr::col(cohorts::Column::MemberCount).mul(spk)),
-                )
-                .finally(Expr::val(0_i64))
-                .into(),
-        }
+        conversion::cohort_metres_sql(
+            self.mode,
+            Expr::col(cohorts::Column::TotalCounted).add(d_counted),
+            Expr::col(cohorts::Column::MemberCount),
+            self.spk(),
+        )
     }
 
     /// The cohort and its ancestors' ids, nearest first, from the campaign's tree as loaded
