@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 // `ExprTrait` is imported inside the `…_sql` functions only: it gives every integer a
 // `min` and a `max` of its own.
-use sea_orm::sea_query::{CaseStatement, Expr, SimpleExpr};
+use sea_orm::sea_query::{CaseStatement, Expr, SimpleExpr, StringLen};
 
 /// Steps that count towards progress for one day: `min(steps, daily_cap)`, never negative.
 #[must_use]
@@ -129,15 +129,31 @@ pub fn cohort_metres_sql(
     }
 }
 
-/// Whose progress moves along the route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// Whose progress moves along the route (stored as its name, `campaigns.progress_mode`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 #[serde(rename_all = "snake_case")]
 pub enum ProgressMode {
     /// Each participant walks the route alone.
+    #[sea_orm(string_value = "individual")]
     Individual,
     /// A cohort walks with the sum of its members' steps.
+    #[sea_orm(string_value = "cohort_total")]
     CohortTotal,
     /// A cohort walks with the mean of its enrolled members' steps.
+    #[sea_orm(string_value = "cohort_mean")]
     CohortMean,
 }
 

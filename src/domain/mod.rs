@@ -9,3 +9,4 @@ pub mod paging;
 pub mod percent;
 pub mod progress;
 pub mod ranking;
+pub mod states;

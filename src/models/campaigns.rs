@@ -4,10 +4,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 pub use super::entities::campaigns::*;
 
-/// Campaign lifecycle states.
-pub const DRAFT: &str = "draft";
-pub const ACTIVE: &str = "active";
-pub const CLOSED: &str = "closed";
+pub use crate::domain::states::{CampaignStatus, StepSource};
 
 impl Model {
     /// Finds a campaign by its slug.
@@ -18,18 +15,19 @@ impl Model {
         Entity::find().filter(Column::Slug.eq(slug)).one(db).await
     }
 
-    /// The step sources this campaign accepts (`werun`, `manual`, `import`).
-    pub fn sources(&self) -> impl Iterator<Item = &str> {
-        self.step_sources.split(',').map(str::trim).filter(|s| !s.is_empty())
+    /// The step sources this campaign accepts (`werun`, `manual`, `import`); a name that is
+    /// none of them is ignored (the organisers' API accepts none such).
+    pub fn sources(&self) -> impl Iterator<Item = StepSource> {
+        self.step_sources.split(',').filter_map(|s| StepSource::named(s.trim()))
     }
 
     /// True when the campaign accepts steps from `source`.
-    pub fn accepts(&self, source: &str) -> bool {
+    pub fn accepts(&self, source: StepSource) -> bool {
         self.sources().any(|s| s == source)
     }
 
     /// True for campaigns the public may see (not drafts).
     pub fn is_public(&self) -> bool {
-        self.status != DRAFT
+        self.status != CampaignStatus::Draft
     }
 }

@@ -17,12 +17,13 @@ use crate::{
         days::parse_local_day,
     },
     error::{ApiError, ApiResult},
-    models::{campaign_grants, campaigns, organisers, routes, step_days},
+    models::{
+        campaign_grants,
+        campaigns::{self, CampaignStatus, StepSource},
+        organisers, routes, step_days,
+    },
     services::{access, audit, progress, routes::is_valid_slug},
 };
-
-/// The sources a campaign may accept.
-pub const SOURCES: [&str; 3] = ["werun", "manual", "import"];
 
 fn default_route() -> String {
     "long-march".to_owned()
@@ -40,7 +41,9 @@ fn default_grace() -> i32 {
     3
 }
 fn default_sources() -> Vec<String> {
-    vec!["werun".to_owned(), "manual".to_owned()]
+    [StepSource::Werun, StepSource::Manual]
+        .map(|s| s.as_str().to_owned())
+        .into()
 }
 
 /// `POST /admin/campaigns`. Unknown fields (such as `status`, `owner` or `id`) are rejected.
@@ -126,13 +129,13 @@ pub struct AdminCampaign {
     pub timezone: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
-    pub status: String,
-    pub progress_mode: String,
+    pub status: CampaignStatus,
+    pub progress_mode: ProgressMode,
     pub steps_per_km: i32,
     pub daily_step_cap: i32,
     pub flag_steps_over: i32,
     pub sync_grace_days: i32,
-    pub step_sources: Vec<String>,
+    pub step_sources: Vec<StepSource>,
     pub reminders_enabled: bool,
     pub reminder_time: String,
     pub reminder_template_id: Option<String>,
@@ -164,7 +167,7 @@ pub async fn view(db: &impl ConnectionTrait, c: campaigns::Model) -> ApiResult<A
     };
     Ok(AdminCampaign {
         id: c.id,
-        step_sources: c.sources().map(str::to_owned).collect(),
+        step_sources: c.sources().collect(),
         slug: c.slug,
         title: c.title,
         description: c.description,
@@ -295,15 +298,14 @@ fn parse_sources(raw: &[String]) -> ApiResult<String> {
     }
     let mut out: Vec<&str> = Vec::new();
     for s in raw {
-        let s = s.trim();
-        if !SOURCES.contains(&s) {
+        let Some(source) = StepSource::named(s.trim()) else {
             return Err(ApiError::invalid_field(
                 "step_sources",
-                format!("`{s}` is not one of werun, manual, import"),
+                format!("`{}` is not one of werun, manual, import", s.trim()),
             ));
-        }
-        if !out.contains(&s) {
-            out.push(s);
+        };
+        if !out.contains(&source.as_str()) {
+            out.push(source.as_str());
         }
     }
     Ok(out.join(","))
@@ -373,8 +375,8 @@ pub async fn create(db: &DatabaseConnection, who: &Organiser, body: CampaignCrea
         timezone: Set(timezone),
         starts_on: Set(starts_on),
         ends_on: Set(ends_on),
-        status: Set(campaigns::DRAFT.to_owned()),
-        progress_mode: Set(mode.as_str().to_owned()),
+        status: Set(CampaignStatus::Draft),
+        progress_mode: Set(mode),
         steps_per_km: Set(spk),
         daily_step_cap: Set(body.daily_step_cap),
         flag_steps_over: Set(body.flag_steps_over),
@@ -464,13 +466,13 @@ pub async fn update(
         || patch.sync_grace_days.is_some()
         || patch.step_sources.is_some()
         || patch.touches_progress();
-    if before.status == campaigns::CLOSED && settings_touched {
+    if before.status == CampaignStatus::Closed && settings_touched {
         return Err(ApiError::conflict(
             "campaign_closed",
             "The campaign is closed; only its title and description may change.",
         ));
     }
-    let rebuild = patch.touches_progress() && before.status == campaigns::ACTIVE;
+    let rebuild = patch.touches_progress() && before.status == CampaignStatus::Active;
     if rebuild && !recompute {
         return Err(ApiError::conflict(
             "campaign_locked",
@@ -503,7 +505,7 @@ pub async fn update(
     a.starts_on = Set(starts_on);
     a.ends_on = Set(ends_on);
     if let Some(m) = &patch.progress_mode {
-        a.progress_mode = Set(parse_mode(m)?.as_str().to_owned());
+        a.progress_mode = Set(parse_mode(m)?);
     }
     if let Some(v) = patch.steps_per_km {
         a.steps_per_km = Set(parse_spk(v)?);
@@ -569,8 +571,8 @@ async fn transition(
     db: &DatabaseConnection,
     who: &Organiser,
     slug: &str,
-    from: &str,
-    to: &str,
+    from: CampaignStatus,
+    to: CampaignStatus,
     action: &str,
 ) -> ApiResult<AdminCampaign> {
     let txn = crate::db::begin_write(db).await?;
@@ -585,7 +587,7 @@ async fn transition(
         ));
     }
     let mut a = before.clone().into_active_model();
-    a.status = Set(to.to_owned());
+    a.status = Set(to);
     a.updated_at = Set(Utc::now());
     let after = a.update(&txn).await?;
     audit::record(
@@ -608,7 +610,15 @@ async fn transition(
 /// 404 `campaign_not_found`; 409 `invalid_transition`.
 #[tracing::instrument(skip(db), fields(organiser = who.id, campaign = %slug))]
 pub async fn activate(db: &DatabaseConnection, who: &Organiser, slug: &str) -> ApiResult<AdminCampaign> {
-    transition(db, who, slug, campaigns::DRAFT, campaigns::ACTIVE, "campaign.activate").await
+    transition(
+        db,
+        who,
+        slug,
+        CampaignStatus::Draft,
+        CampaignStatus::Active,
+        "campaign.activate",
+    )
+    .await
 }
 
 /// active → closed: results are frozen, uploads answer 409 `campaign_closed`.
@@ -617,7 +627,15 @@ pub async fn activate(db: &DatabaseConnection, who: &Organiser, slug: &str) -> A
 /// 404 `campaign_not_found`; 409 `invalid_transition`.
 #[tracing::instrument(skip(db), fields(organiser = who.id, campaign = %slug))]
 pub async fn close(db: &DatabaseConnection, who: &Organiser, slug: &str) -> ApiResult<AdminCampaign> {
-    transition(db, who, slug, campaigns::ACTIVE, campaigns::CLOSED, "campaign.close").await
+    transition(
+        db,
+        who,
+        slug,
+        CampaignStatus::Active,
+        CampaignStatus::Closed,
+        "campaign.close",
+    )
+    .await
 }
 
 /// A grant as answered.
@@ -733,7 +751,7 @@ pub struct PlanQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanView {
     pub campaign: String,
-    pub progress_mode: String,
+    pub progress_mode: ProgressMode,
     pub route_metres: i64,
     pub participants: i64,
     pub daily_steps: i64,
@@ -769,7 +787,7 @@ pub async fn plan(db: &impl ConnectionTrait, who: &Organiser, slug: &str, q: &Pl
         .one(db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("campaign {} has no route", c.slug))?;
-    let mode = parse_mode(&c.progress_mode)?;
+    let mode = c.progress_mode;
     let participants = q.participants.unwrap_or(1);
     let daily = q.daily_steps.unwrap_or(10_000);
     let days = q.days.unwrap_or_else(|| (c.ends_on - c.starts_on).num_days() + 1);
@@ -799,7 +817,7 @@ pub async fn plan(db: &impl ConnectionTrait, who: &Organiser, slug: &str, q: &Pl
         .and_then(|d| c.starts_on.checked_add_signed(chrono::Duration::days(d)));
     Ok(PlanView {
         campaign: c.slug,
-        progress_mode: mode.as_str().to_owned(),
+        progress_mode: mode,
         route_metres: route.total_metres,
         participants,
         daily_steps: daily,

@@ -21,7 +21,7 @@ use crate::{
         access, audit,
         csv_lines::{CsvLines, LineError, LineErrors, columns},
         identity::{parse_display_name, parse_student_no},
-        progress::SUBJECT_COHORT,
+        progress::Subject,
     },
 };
 
@@ -318,7 +318,7 @@ pub async fn delete(db: &DatabaseConnection, who: &Organiser, slug: &str, id: i3
     }
     unlocks::Entity::delete_many()
         .filter(unlocks::Column::CampaignId.eq(campaign.id))
-        .filter(unlocks::Column::SubjectKind.eq(SUBJECT_COHORT))
+        .filter(unlocks::Column::SubjectKind.eq(Subject::Cohort))
         .filter(unlocks::Column::SubjectId.eq(id))
         .exec(&txn)
         .await?;

@@ -186,7 +186,7 @@ async fn find(db: &impl ConnectionTrait, id: i32) -> ApiResult<routes::Model> {
 async fn in_active_use(db: &impl ConnectionTrait, route_id: i32) -> ApiResult<bool> {
     Ok(campaigns::Entity::find()
         .filter(campaigns::Column::RouteId.eq(route_id))
-        .filter(campaigns::Column::Status.eq(campaigns::ACTIVE))
+        .filter(campaigns::Column::Status.eq(campaigns::CampaignStatus::Active))
         .count(db)
         .await?
         > 0)

@@ -16,14 +16,14 @@ pub struct CampaignSummary {
     pub slug: String,
     pub title: String,
     pub description: String,
-    pub status: String,
+    pub status: campaigns::CampaignStatus,
     pub timezone: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
-    pub progress_mode: String,
+    pub progress_mode: crate::domain::conversion::ProgressMode,
     pub steps_per_km: i32,
     pub daily_step_cap: i32,
-    pub step_sources: Vec<String>,
+    pub step_sources: Vec<crate::domain::states::StepSource>,
     pub route: RouteSummary,
 }
 
@@ -84,7 +84,7 @@ async fn summary(db: &impl ConnectionTrait, c: campaigns::Model, route: &routes:
         .count(db)
         .await?;
     Ok(CampaignSummary {
-        step_sources: c.sources().map(str::to_owned).collect(),
+        step_sources: c.sources().collect(),
         slug: c.slug,
         title: c.title,
         description: c.description,
@@ -109,7 +109,7 @@ async fn summary(db: &impl ConnectionTrait, c: campaigns::Model, route: &routes:
 /// # Errors
 /// On database failure.
 pub async fn list_public(db: &impl ConnectionTrait, limit: u64, offset: u64) -> ApiResult<CampaignList> {
-    let query = campaigns::Entity::find().filter(campaigns::Column::Status.ne(campaigns::DRAFT));
+    let query = campaigns::Entity::find().filter(campaigns::Column::Status.ne(campaigns::CampaignStatus::Draft));
     let total = query.clone().count(db).await?;
     let rows = query
         .order_by_desc(campaigns::Column::StartsOn)

@@ -40,7 +40,7 @@ use crate::{
     services::{
         access::require_campaign_access,
         leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry, Scope},
-        progress::{CampaignCtx, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
+        progress::{CampaignCtx, Subject},
         stats,
     },
     state::AppState,
@@ -70,7 +70,7 @@ pub struct UnlockEvent {
     /// The SSE event id (unique across instances).
     pub id: String,
     /// `participant` or `cohort`.
-    pub subject: String,
+    pub subject: Subject,
     /// Display name of the participant, or the cohort's path.
     pub name: String,
     pub station_seq: i32,
@@ -395,11 +395,11 @@ async fn publish_upload(
     if !newly.is_empty() {
         let (subject, name) = match (ctx.cohort_mode(), enrollment.cohort_id) {
             (true, Some(id)) => (
-                SUBJECT_COHORT,
+                Subject::Cohort,
                 cohorts::Entity::find_by_id(id).one(&state.db).await?.map(|c| c.path),
             ),
             _ => (
-                SUBJECT_PARTICIPANT,
+                Subject::Participant,
                 participants::Entity::find_by_id(enrollment.participant_id)
                     .one(&state.db)
                     .await?
@@ -410,7 +410,7 @@ async fn publish_upload(
         for (seq, day) in newly {
             unlocks.push(UnlockEvent {
                 id: new_event_id(),
-                subject: subject.to_owned(),
+                subject,
                 name: name.clone().unwrap_or_default(),
                 station_seq: *seq,
                 station_name: ctx.station(*seq).map(|s| s.name.clone()).unwrap_or_default(),
@@ -788,7 +788,7 @@ mod tests {
     fn unlock(id: &str) -> UnlockEvent {
         UnlockEvent {
             id: id.to_owned(),
-            subject: "cohort".to_owned(),
+            subject: Subject::Cohort,
             name: "计算机学院/软件2301".to_owned(),
             station_seq: 1,
             station_name: "瑞金出发".to_owned(),

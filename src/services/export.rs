@@ -237,7 +237,7 @@ impl Export {
                         r.flagged.to_string(),
                         r.voided.to_string(),
                         cell(r.void_reason.as_deref().unwrap_or_default()),
-                        r.source.clone(),
+                        r.source.as_str().to_owned(),
                         r.updated_at.to_rfc3339(),
                     ])
                     .map_err(csv_err)?;

@@ -426,7 +426,7 @@ pub async fn join(
     let check = checked_name(wechat, &participant(db, participant_id).await?, display_name.as_deref()).await?;
     let txn = crate::db::begin_write(db).await?;
     let campaign = crate::services::campaigns::find_public(&txn, slug).await?;
-    if campaign.status != campaigns::ACTIVE {
+    if campaign.status != campaigns::CampaignStatus::Active {
         return Err(ApiError::conflict(
             "campaign_not_open",
             format!(
@@ -452,7 +452,7 @@ pub async fn join(
         p
     };
 
-    let individual = campaign.progress_mode == "individual";
+    let individual = campaign.progress_mode == crate::domain::conversion::ProgressMode::Individual;
     let cohort = match req.join_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(_) if individual => {
             return Err(ApiError::unprocessable(

@@ -30,7 +30,7 @@ use crate::{
     services::{
         access, audit,
         csv_lines::{CsvLines, LineError, LineErrors, columns},
-        ingest::{self, SOURCE_IMPORT},
+        ingest::{self, StepSource},
         progress::{CampaignCtx, CohortDates},
     },
 };
@@ -98,19 +98,19 @@ where
     E: Display,
 {
     let campaign = access::require_campaign_access(db, who, slug).await?;
-    if campaign.status == campaigns::CLOSED {
+    if campaign.status == campaigns::CampaignStatus::Closed {
         return Err(ApiError::conflict(
             "campaign_closed",
             "The campaign is closed; its results are final.",
         ));
     }
-    if campaign.status != campaigns::ACTIVE {
+    if campaign.status != campaigns::CampaignStatus::Active {
         return Err(ApiError::conflict(
             "campaign_not_open",
             "Activate the campaign before importing steps.",
         ));
     }
-    if !campaign.accepts(SOURCE_IMPORT) {
+    if !campaign.accepts(StepSource::Import) {
         return Err(ApiError::unprocessable(
             "source_not_accepted",
             "This campaign does not accept `import` steps; add it to step_sources first.",
@@ -244,7 +244,7 @@ async fn store_import(
     // An import's result is whole when it answers: unlock dates included.
     let uploads = good.iter().map(|(participant_id, days)| (*participant_id, days));
     let mut newly_unlocked = 0;
-    for outcome in ingest::ingest_together_in(&txn, ctx, uploads, SOURCE_IMPORT, CohortDates::Now).await? {
+    for outcome in ingest::ingest_together_in(&txn, ctx, uploads, StepSource::Import, CohortDates::Now).await? {
         newly_unlocked += outcome.newly.len();
     }
     audit::record(

@@ -27,10 +27,7 @@ use crate::{
 /// Most days in one manual batch.
 pub const MAX_BATCH_DAYS: usize = 31;
 
-/// Step sources.
-pub const SOURCE_MANUAL: &str = "manual";
-pub const SOURCE_WERUN: &str = "werun";
-pub const SOURCE_IMPORT: &str = "import";
+pub use crate::domain::states::StepSource;
 
 /// One day of a manual upload.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -102,14 +99,14 @@ fn reject(date: impl Into<String>, steps: i64, why: DayRejection) -> RejectedDay
 }
 
 /// Campaign-level checks shared by every source.
-fn check_campaign(ctx: &CampaignCtx, source: &str) -> ApiResult<()> {
-    if ctx.campaign.status == campaigns::CLOSED {
+fn check_campaign(ctx: &CampaignCtx, source: StepSource) -> ApiResult<()> {
+    if ctx.campaign.status == campaigns::CampaignStatus::Closed {
         return Err(ApiError::conflict(
             "campaign_closed",
             "The campaign is closed; its results are final.",
         ));
     }
-    if ctx.campaign.status != campaigns::ACTIVE {
+    if ctx.campaign.status != campaigns::CampaignStatus::Active {
         return Err(ApiError::conflict(
             "campaign_not_open",
             "The campaign has not started yet.",
@@ -179,7 +176,7 @@ pub async fn upload_manual(
     batch: StepBatch,
 ) -> ApiResult<UploadAnswer> {
     let ctx = state.campaigns.public(&state.db, slug).await?;
-    check_campaign(&ctx, SOURCE_MANUAL)?;
+    check_campaign(&ctx, StepSource::Manual)?;
     if batch.days.is_empty() {
         return Err(ApiError::invalid_field("days", "send at least one day"));
     }
@@ -190,7 +187,7 @@ pub async fn upload_manual(
         ));
     }
     let (good, rejected) = judge_batch(&ctx.window, ctx.today(), batch.days);
-    finish_upload(state, &ctx, participant_id, good, rejected, SOURCE_MANUAL).await
+    finish_upload(state, &ctx, participant_id, good, rejected, StepSource::Manual).await
 }
 
 /// A WeRun payload, decrypted with the participant's stored session key.
@@ -206,7 +203,7 @@ pub async fn upload_werun(
     upload: WerunUpload,
 ) -> ApiResult<UploadAnswer> {
     let ctx = state.campaigns.public(&state.db, slug).await?;
-    check_campaign(&ctx, SOURCE_WERUN)?;
+    check_campaign(&ctx, StepSource::Werun)?;
     let now = Utc::now().timestamp();
     let wechat = &state.settings.wechat;
     let (good, rejected) = state
@@ -224,7 +221,7 @@ pub async fn upload_werun(
         })
         .await?
         .map_err(|e| ApiError::unprocessable(e.code(), format!("{}.", capitalise(&e.to_string()))))?;
-    finish_upload(state, &ctx, participant_id, good, rejected, SOURCE_WERUN).await
+    finish_upload(state, &ctx, participant_id, good, rejected, StepSource::Werun).await
 }
 
 /// Days judged for an upload: the good ones merged by max per date, and the refused ones.
@@ -285,7 +282,7 @@ async fn finish_upload(
     participant_id: i32,
     good: BTreeMap<NaiveDate, i64>,
     rejected: Vec<RejectedDay>,
-    source: &str,
+    source: StepSource,
 ) -> ApiResult<UploadAnswer> {
     let dates = if state.settings.cache.cohort_dates_max_staleness_ms == 0 {
         CohortDates::Now
@@ -298,7 +295,7 @@ async fn finish_upload(
             ctx: Arc::clone(ctx),
             participant_id,
             good,
-            source: source.to_owned(),
+            source,
             dates,
         })
         .await?;
@@ -352,7 +349,7 @@ pub async fn ingest(
     ctx: &CampaignCtx,
     participant_id: i32,
     good: &BTreeMap<NaiveDate, i64>,
-    source: &str,
+    source: StepSource,
     dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
     let mut attempt = 0;
@@ -380,7 +377,7 @@ async fn ingest_in(
     ctx: &CampaignCtx,
     participant_id: i32,
     good: &BTreeMap<NaiveDate, i64>,
-    source: &str,
+    source: StepSource,
     dates: CohortDates,
 ) -> ApiResult<IngestOutcome> {
     let mut outcomes = ingest_together_in(db, ctx, [(participant_id, good)], source, dates).await?;
@@ -398,7 +395,7 @@ pub async fn ingest_together_in<'g>(
     db: &impl ConnectionTrait,
     ctx: &CampaignCtx,
     uploads: impl IntoIterator<Item = (i32, &'g BTreeMap<NaiveDate, i64>)>,
-    source: &str,
+    source: StepSource,
     dates: CohortDates,
 ) -> ApiResult<Vec<IngestOutcome>> {
     let uploads: Vec<ToStore<'_>> = uploads
@@ -427,7 +424,7 @@ pub struct ToStore<'a> {
     pub ctx: &'a CampaignCtx,
     pub participant_id: i32,
     pub good: &'a BTreeMap<NaiveDate, i64>,
-    pub source: &'a str,
+    pub source: StepSource,
     pub dates: CohortDates,
 }
 
@@ -737,7 +734,7 @@ fn merge(u: &ToStore<'_>, enrollment: &enrollments::Model, stored: &[StoredDay],
             day,
             steps,
             counted,
-            source: u.source.to_owned(),
+            source: u.source,
             flagged,
             voided: false,
             void_reason: None,
@@ -833,7 +830,7 @@ async fn store_days(db: &impl ConnectionTrait, rows: &[step_days::Model], now: D
                 r.day,
                 r.steps,
                 r.counted,
-                &r.source,
+                r.source.as_str(),
                 r.flagged,
             )
         })

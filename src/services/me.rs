@@ -12,7 +12,7 @@ use crate::{
     services::{
         board_cache::BoardCache,
         leaderboard::Scope,
-        progress::{CampaignCtx, PositionView, SUBJECT_COHORT, SUBJECT_PARTICIPANT},
+        progress::{CampaignCtx, PositionView, Subject},
     },
 };
 
@@ -34,9 +34,9 @@ pub struct CohortProgress {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProgressView {
     pub campaign: String,
-    pub progress_mode: String,
+    pub progress_mode: crate::domain::conversion::ProgressMode,
     /// `participant` or `cohort`: whose position the top-level fields describe.
-    pub subject: String,
+    pub subject: Subject,
     pub total_steps: i64,
     pub counted_steps: i64,
     pub days_active: i32,
@@ -126,13 +126,13 @@ pub async fn progress_view_with(
     });
     let (rank, ranked) = rank_of(db, boards, ctx.campaign.id, e.total_counted).await?;
     let (subject, position) = match (&cohort_view, ctx.cohort_mode()) {
-        (Some(c), true) => (SUBJECT_COHORT, c.position.clone()),
-        _ => (SUBJECT_PARTICIPANT, own.clone()),
+        (Some(c), true) => (Subject::Cohort, c.position.clone()),
+        _ => (Subject::Participant, own.clone()),
     };
     Ok(ProgressView {
         campaign: ctx.campaign.slug.clone(),
-        progress_mode: ctx.campaign.progress_mode.clone(),
-        subject: subject.to_owned(),
+        progress_mode: ctx.campaign.progress_mode,
+        subject,
         total_steps: e.total_steps,
         counted_steps: e.total_counted,
         days_active: e.days_active,
@@ -167,7 +167,7 @@ pub struct MilestoneView {
 /// `GET /campaigns/{slug}/me/milestones`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MilestonesView {
-    pub subject: String,
+    pub subject: Subject,
     pub items: Vec<MilestoneView>,
     pub total: usize,
 }
@@ -184,8 +184,8 @@ pub async fn milestones(
 ) -> ApiResult<MilestonesView> {
     let e = enrollment_of(db, ctx, participant_id).await?;
     let (kind, subject_id) = match (ctx.cohort_mode(), e.cohort_id) {
-        (true, Some(c)) => (SUBJECT_COHORT, c),
-        _ => (SUBJECT_PARTICIPANT, participant_id),
+        (true, Some(c)) => (Subject::Cohort, c),
+        _ => (Subject::Participant, participant_id),
     };
     let rows = unlocks::Entity::find()
         .filter(unlocks::Column::CampaignId.eq(ctx.campaign.id))
@@ -223,7 +223,7 @@ pub async fn milestones(
         })
         .collect();
     Ok(MilestonesView {
-        subject: kind.to_owned(),
+        subject: kind,
         total: items.len(),
         items,
     })
@@ -238,7 +238,7 @@ pub struct StepDayView {
     pub flagged: bool,
     pub voided: bool,
     pub void_reason: Option<String>,
-    pub source: String,
+    pub source: crate::domain::states::StepSource,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -60,7 +60,7 @@ pub struct ReviewDay {
     pub day: NaiveDate,
     pub steps: i64,
     pub counted: i64,
-    pub source: String,
+    pub source: crate::domain::states::StepSource,
     pub flagged: bool,
     pub voided: bool,
     pub void_reason: Option<String>,
@@ -141,7 +141,7 @@ pub async fn flags(
 }
 
 fn not_closed(c: &campaigns::Model) -> ApiResult<()> {
-    if c.status == campaigns::CLOSED {
+    if c.status == campaigns::CampaignStatus::Closed {
         return Err(ApiError::conflict(
             "campaign_closed",
             "The campaign is closed; its results are final.",

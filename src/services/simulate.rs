@@ -12,7 +12,7 @@ use crate::{
     error::{ApiError, ApiResult},
     models::{cohorts, enrollments, participants},
     services::{
-        ingest::{SOURCE_IMPORT, ingest_together_in},
+        ingest::{StepSource, ingest_together_in},
         progress::{CampaignCtx, CohortDates, recompute_in, refresh_stale_cohorts},
     },
 };
@@ -120,7 +120,7 @@ pub async fn run(
             .collect();
         // The chunk's classes, colleges and campaign days are written once, at its end.
         let uploads = goods.iter().map(|(pid, good)| (*pid, good));
-        ingest_together_in(&txn, &ctx, uploads, SOURCE_IMPORT, CohortDates::Deferred).await?;
+        ingest_together_in(&txn, &ctx, uploads, StepSource::Import, CohortDates::Deferred).await?;
         txn.commit().await?;
         bar.inc(chunk.len() as u64);
     }

@@ -16,7 +16,7 @@ use crate::{
     error::ApiResult,
     models::{campaign_days, cohorts, enrollments, participants, step_days},
     services::{
-        progress::{CampaignCtx, SUBJECT_COHORT, SUBJECT_PARTICIPANT, km},
+        progress::{CampaignCtx, Subject, km},
         wechat::reminders::ReminderDay,
     },
 };
@@ -25,7 +25,7 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatsSummary {
     pub campaign: String,
-    pub progress_mode: String,
+    pub progress_mode: crate::domain::conversion::ProgressMode,
     /// Today in the campaign's zone.
     pub today: NaiveDate,
     /// Every enrollment, suspended ones included.
@@ -45,7 +45,7 @@ pub struct StatsSummary {
     pub flagged_days: u64,
     pub voided_days: u64,
     /// `participant` or `cohort`: whose stations are reported below.
-    pub subject: String,
+    pub subject: Subject,
     pub stations_total: usize,
     /// The furthest subject (participant display name or cohort path).
     pub furthest_subject: Option<String>,
@@ -134,7 +134,7 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
         let median = median_desc(&leaves.iter().map(|c| c.stations_reached).collect::<Vec<_>>());
         let top = leaves.first();
         (
-            SUBJECT_COHORT,
+            Subject::Cohort,
             top.map(|c| c.path.clone()),
             top.map_or(0, |c| c.stations_reached),
             median,
@@ -165,7 +165,12 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
                 .map(|p| p.display_name),
             None => None,
         };
-        (SUBJECT_PARTICIPANT, name, top.map_or(0, |e| e.stations_reached), median)
+        (
+            Subject::Participant,
+            name,
+            top.map_or(0, |e| e.stations_reached),
+            median,
+        )
     };
     let participation = basis_points(
         i64::try_from(active_ever).unwrap_or(0),
@@ -173,7 +178,7 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
     );
     Ok(StatsSummary {
         campaign: ctx.campaign.slug.clone(),
-        progress_mode: ctx.campaign.progress_mode.clone(),
+        progress_mode: ctx.campaign.progress_mode,
         today,
         enrolled,
         suspended,
@@ -185,7 +190,7 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
         km: km(ctx.participant_metres(counted)),
         flagged_days,
         voided_days,
-        subject: subject.to_owned(),
+        subject,
         stations_total: ctx.stations.len(),
         furthest_subject,
         furthest_stations_reached: furthest,

@@ -57,7 +57,7 @@ pub struct Upload {
     pub ctx: Arc<CampaignCtx>,
     pub participant_id: i32,
     pub good: BTreeMap<NaiveDate, i64>,
-    pub source: String,
+    pub source: ingest::StepSource,
     pub dates: CohortDates,
 }
 
@@ -111,7 +111,7 @@ impl UploadQueue {
 }
 
 async fn alone(db: &DatabaseConnection, u: &Upload) -> ApiResult<IngestOutcome> {
-    ingest::ingest(db, &u.ctx, u.participant_id, &u.good, &u.source, u.dates).await
+    ingest::ingest(db, &u.ctx, u.participant_id, &u.good, u.source, u.dates).await
 }
 
 /// The queue's task: whatever is waiting when a batch starts goes into it.
@@ -192,7 +192,7 @@ async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResul
                 ctx: &u.ctx,
                 participant_id: u.participant_id,
                 good: &u.good,
-                source: &u.source,
+                source: u.source,
                 dates: u.dates,
             }
         })

@@ -56,7 +56,7 @@ async fn admin_mass_assignment_of_status_owner_or_id_is_rejected() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "draft");
+    assert_eq!(row.status.as_str(), "draft");
     assert_eq!(created["status"], "draft");
 }
 

@@ -8,7 +8,7 @@
 use chrono::{Duration, NaiveDate};
 use longmarch::{
     models::{cohorts, unlocks},
-    services::progress::{SUBJECT_COHORT, recompute_campaign, refresh_stale_cohorts},
+    services::progress::{Subject, recompute_campaign, refresh_stale_cohorts},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -60,7 +60,7 @@ async fn class(app: &TestApp) -> cohorts::Model {
 async fn class_reached_on(app: &TestApp, seq: i32) -> Option<NaiveDate> {
     let id = class(app).await.id;
     unlocks::Entity::find()
-        .filter(unlocks::Column::SubjectKind.eq(SUBJECT_COHORT))
+        .filter(unlocks::Column::SubjectKind.eq(Subject::Cohort))
         .filter(unlocks::Column::SubjectId.eq(id))
         .filter(unlocks::Column::StationSeq.eq(seq))
         .one(&app.db)

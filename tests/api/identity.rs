@@ -315,7 +315,7 @@ async fn joining_a_closed_or_draft_campaign_is_refused() {
         .expect("q")
         .expect("demo");
     let mut active = c.into_active_model();
-    active.status = Set("closed".to_owned());
+    active.status = Set(longmarch::models::campaigns::CampaignStatus::Closed);
     active.update(&app.db).await.expect("close");
     let resp = app
         .post_auth(

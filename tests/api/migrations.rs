@@ -165,7 +165,10 @@ async fn the_schema_enforces_its_unique_constraints() {
 /// their subject of record) and the cohorts' own stay.
 #[tokio::test]
 async fn the_cohort_dates_migration_deletes_only_cohort_members_own_unlocks() {
-    use longmarch::models::{campaigns, cohorts, enrollments, participants, unlocks};
+    use longmarch::{
+        domain::states::Subject,
+        models::{campaigns, cohorts, enrollments, participants, unlocks},
+    };
     use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
     let (_database, db) = seeded().await;
@@ -199,10 +202,14 @@ async fn the_cohort_dates_migration_deletes_only_cohort_members_own_unlocks() {
             .expect("enrollment");
         ids.push(p.id);
     }
-    for (kind, subject) in [("participant", ids[0]), ("participant", ids[1]), ("cohort", class.id)] {
+    for (kind, subject) in [
+        (Subject::Participant, ids[0]),
+        (Subject::Participant, ids[1]),
+        (Subject::Cohort, class.id),
+    ] {
         unlocks::ActiveModel {
             campaign_id: Set(demo.id),
-            subject_kind: Set(kind.to_owned()),
+            subject_kind: Set(kind),
             subject_id: Set(subject),
             station_seq: Set(1),
             unlocked_at: Set(now),
@@ -227,7 +234,7 @@ async fn the_cohort_dates_migration_deletes_only_cohort_members_own_unlocks() {
         .await
         .expect("unlocks")
         .into_iter()
-        .map(|u| (u.subject_kind, u.subject_id))
+        .map(|u| (u.subject_kind.as_str().to_owned(), u.subject_id))
         .collect();
     left.sort();
     assert_eq!(

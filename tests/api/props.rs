@@ -53,7 +53,7 @@ async fn apply(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: CohortDate
             &ctx,
             ids[upload.0],
             &good_of(upload),
-            ingest::SOURCE_MANUAL,
+            ingest::StepSource::Manual,
             dates,
         )
         .await
@@ -88,7 +88,7 @@ async fn apply_together(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: C
                 ctx: &ctx,
                 participant_id: ids[upload.0],
                 good,
-                source: ingest::SOURCE_MANUAL,
+                source: ingest::StepSource::Manual,
                 dates,
             })
             .collect();

@@ -76,7 +76,7 @@ pub async fn make_demo_individual(app: &TestApp) {
         .expect("q")
         .expect("demo");
     let mut active = c.into_active_model();
-    active.progress_mode = Set("individual".to_owned());
+    active.progress_mode = Set(longmarch::domain::conversion::ProgressMode::Individual);
     active.update(&app.db).await.expect("update");
 }
 
@@ -360,7 +360,7 @@ async fn closed_campaigns_and_suspended_participants_take_no_uploads() {
         .expect("q")
         .expect("demo");
     let mut active = c.into_active_model();
-    active.status = Set("closed".to_owned());
+    active.status = Set(longmarch::models::campaigns::CampaignStatus::Closed);
     active.update(&app.db).await.expect("close");
     let resp = app
         .post_auth(
@@ -686,7 +686,7 @@ async fn fifty_concurrent_uploads_of_one_day_leave_the_maximum_and_each_unlock_o
     let us = unlocks::Entity::find().all(&app.db).await.expect("unlocks");
     let mut keys: Vec<_> = us
         .iter()
-        .map(|u| (u.subject_kind.clone(), u.subject_id, u.station_seq))
+        .map(|u| (u.subject_kind.as_str(), u.subject_id, u.station_seq))
         .collect();
     let n = keys.len();
     keys.sort();
@@ -722,7 +722,7 @@ async fn a_replayed_upload_stores_nothing_and_says_so() {
                 &ctx,
                 e.participant_id,
                 &good,
-                ingest::SOURCE_MANUAL,
+                ingest::StepSource::Manual,
                 CohortDates::Now,
             )
             .await

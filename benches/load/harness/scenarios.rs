@@ -312,7 +312,7 @@ async fn upsert_and_total(
                 day: Set(day),
                 steps: Set(steps),
                 counted: Set(steps),
-                source: Set("manual".to_owned()),
+                source: Set(step_days::StepSource::Manual),
                 flagged: Set(false),
                 voided: Set(false),
                 void_reason: Set(None),

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{conversion::ProgressMode, states::CampaignStatus};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "campaigns")]
 pub struct Model {
@@ -15,8 +17,8 @@ pub struct Model {
     pub timezone: String,
     pub starts_on: Date,
     pub ends_on: Date,
-    pub status: String,
-    pub progress_mode: String,
+    pub status: CampaignStatus,
+    pub progress_mode: ProgressMode,
     pub steps_per_km: i32,
     pub daily_step_cap: i32,
     pub flag_steps_over: i32,

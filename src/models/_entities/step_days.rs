@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::domain::states::StepSource;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "step_days")]
 pub struct Model {
@@ -13,7 +15,7 @@ pub struct Model {
     pub day: Date,
     pub steps: i64,
     pub counted: i64,
-    pub source: String,
+    pub source: StepSource,
     pub flagged: bool,
     pub voided: bool,
     pub void_reason: Option<String>,

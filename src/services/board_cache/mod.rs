@@ -429,7 +429,7 @@ impl BoardCache {
         let active: Vec<i32> = campaigns::Entity::find()
             .select_only()
             .column(campaigns::Column::Id)
-            .filter(campaigns::Column::Status.eq(campaigns::ACTIVE))
+            .filter(campaigns::Column::Status.eq(campaigns::CampaignStatus::Active))
             .into_tuple()
             .all(db)
             .await?;

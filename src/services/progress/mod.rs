@@ -31,9 +31,7 @@ use crate::{
     models::{campaign_days, campaigns, cohort_days, cohorts, enrollments, routes, stations, step_days, unlocks},
 };
 
-/// Unlock subjects.
-pub const SUBJECT_PARTICIPANT: &str = "participant";
-pub const SUBJECT_COHORT: &str = "cohort";
+pub use crate::domain::states::Subject;
 
 /// A campaign with what every progress computation needs: zone, window, mode, stations.
 #[derive(Debug, Clone)]
@@ -70,10 +68,7 @@ impl CampaignCtx {
             .timezone
             .parse()
             .map_err(|_| anyhow::anyhow!("campaign {} has an invalid time zone", campaign.slug))?;
-        let mode: ProgressMode = campaign
-            .progress_mode
-            .parse()
-            .map_err(|_| anyhow::anyhow!("campaign {} has an invalid progress mode", campaign.slug))?;
+        let mode = campaign.progress_mode;
         let parents = cohorts::Entity::find()
             .select_only()
             .column(cohorts::Column::Id)
@@ -199,7 +194,7 @@ pub struct UnlockedStation {
 pub async fn sync_unlocks(
     db: &impl ConnectionTrait,
     campaign_id: i32,
-    kind: &str,
+    kind: Subject,
     subject_id: i32,
     computed: &[(i32, NaiveDate)],
     now: DateTime<Utc>,
@@ -218,7 +213,7 @@ pub async fn sync_unlocks(
     if !diff.insert.is_empty() {
         let rows = diff.insert.iter().map(|(seq, day)| unlocks::ActiveModel {
             campaign_id: Set(campaign_id),
-            subject_kind: Set(kind.to_owned()),
+            subject_kind: Set(kind),
             subject_id: Set(subject_id),
             station_seq: Set(*seq),
             unlocked_at: Set(now),
@@ -319,7 +314,7 @@ pub async fn refresh_cohort(
                 .all(db)
                 .await?;
             let reached = cohort_reached(ctx, cohort.member_count, &days);
-            inserted = sync_unlocks(db, ctx.campaign.id, SUBJECT_COHORT, cohort.id, &reached, now).await?;
+            inserted = sync_unlocks(db, ctx.campaign.id, Subject::Cohort, cohort.id, &reached, now).await?;
             let (count, last, finished) = reached_summary(ctx, &reached);
             active.stations_reached = Set(count);
             active.last_reached_on = Set(last);
@@ -438,7 +433,7 @@ async fn rederive_cohorts(
     let mut stored: HashMap<i32, Vec<unlocks::Model>> = HashMap::new();
     for u in unlocks::Entity::find()
         .filter(unlocks::Column::CampaignId.eq(ctx.campaign.id))
-        .filter(unlocks::Column::SubjectKind.eq(SUBJECT_COHORT))
+        .filter(unlocks::Column::SubjectKind.eq(Subject::Cohort))
         .filter(unlocks::Column::SubjectId.is_in(ids.clone()))
         .all(db)
         .await?
@@ -459,7 +454,7 @@ async fn rederive_cohorts(
         let row_of = |seq: i32| rows.iter().find(|u| u.station_seq == seq).map(|u| u.id);
         inserts.extend(diff.insert.iter().map(|&(seq, day)| unlocks::ActiveModel {
             campaign_id: Set(ctx.campaign.id),
-            subject_kind: Set(SUBJECT_COHORT.to_owned()),
+            subject_kind: Set(Subject::Cohort),
             subject_id: Set(cohort.id),
             station_seq: Set(seq),
             unlocked_at: Set(now),
@@ -779,7 +774,7 @@ pub async fn apply_own<'a>(
             own_inserted = sync_unlocks(
                 db,
                 ctx.campaign.id,
-                SUBJECT_PARTICIPANT,
+                Subject::Participant,
                 enrollment.participant_id,
                 &reached,
                 now,
@@ -961,7 +956,7 @@ async fn recompute_pages(db: &impl ConnectionTrait, ctx: &CampaignCtx, page_size
         let mut unlocks_of: HashMap<i32, Vec<(i32, NaiveDate)>> = HashMap::new();
         for u in unlocks::Entity::find()
             .filter(unlocks::Column::CampaignId.eq(cid))
-            .filter(unlocks::Column::SubjectKind.eq(SUBJECT_PARTICIPANT))
+            .filter(unlocks::Column::SubjectKind.eq(Subject::Participant))
             .filter(unlocks::Column::SubjectId.between(lo, hi))
             .all(db)
             .await?
@@ -996,7 +991,7 @@ async fn recompute_pages(db: &impl ConnectionTrait, ctx: &CampaignCtx, page_size
                 // New stations only (the rebuild of a fresh import): inserted with the page's.
                 new_unlocks.extend(diff.insert.iter().map(|(seq, day)| unlocks::ActiveModel {
                     campaign_id: Set(cid),
-                    subject_kind: Set(SUBJECT_PARTICIPANT.to_owned()),
+                    subject_kind: Set(Subject::Participant),
                     subject_id: Set(e.participant_id),
                     station_seq: Set(*seq),
                     unlocked_at: Set(now),
@@ -1004,7 +999,7 @@ async fn recompute_pages(db: &impl ConnectionTrait, ctx: &CampaignCtx, page_size
                     ..Default::default()
                 }));
             } else {
-                sync_unlocks(db, cid, SUBJECT_PARTICIPANT, e.participant_id, computed, now).await?;
+                sync_unlocks(db, cid, Subject::Participant, e.participant_id, computed, now).await?;
             }
             let (count, last, finished) = reached_summary(ctx, &reached);
             let cohort_id = e.cohort_id;
@@ -1108,7 +1103,7 @@ async fn recompute_pages(db: &impl ConnectionTrait, ctx: &CampaignCtx, page_size
         if ctx.cohort_mode() {
             let series: Vec<(NaiveDate, i64)> = a.days.iter().map(|(d, (c, _))| (*d, *c)).collect();
             let reached = reached_on(&ctx.marks, &series, |x| ctx.cohort_metres(x, i64::from(a.members)));
-            sync_unlocks(db, cid, SUBJECT_COHORT, c.id, &reached, now).await?;
+            sync_unlocks(db, cid, Subject::Cohort, c.id, &reached, now).await?;
             let (count, last, finished) = reached_summary(ctx, &reached);
             let mut active = updated.into_active_model();
             active.metres = Set(ctx.cohort_metres(a.counted, i64::from(a.members)));

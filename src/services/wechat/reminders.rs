@@ -163,7 +163,7 @@ pub async fn run_pass(db: &DatabaseConnection, api: &WechatApi, now: DateTime<Ut
         return Ok(report);
     }
     let due = campaigns::Entity::find()
-        .filter(campaigns::Column::Status.eq(campaigns::ACTIVE))
+        .filter(campaigns::Column::Status.eq(campaigns::CampaignStatus::Active))
         .filter(campaigns::Column::RemindersEnabled.eq(true))
         .filter(campaigns::Column::ReminderTemplateId.is_not_null())
         .all(db)
