@@ -2,6 +2,7 @@
 //! Where a set-based statement must repeat a rule in SQL, the fragment is built beside the
 //! rule as a sea-query expression (built here, run by the services).
 
+pub mod cohort_tree;
 pub mod conversion;
 pub mod days;
 pub mod geo;

@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::{
     domain::{
+        cohort_tree,
         conversion::{self, ProgressMode},
         days::DayWindow,
         progress::{StationMark, diff_unlocks, position, reached_on},
@@ -43,7 +44,7 @@ pub struct CampaignCtx {
     pub stations: Vec<stations::Model>,
     pub marks: Vec<StationMark>,
     /// The campaign's cohort tree: id → parent id.
-    pub parents: HashMap<i32, Option<i32>>,
+    pub parents: cohort_tree::Parents,
 }
 
 impl CampaignCtx {
@@ -131,16 +132,7 @@ impl CampaignCtx {
     /// The cohort and its ancestors' ids, nearest first, from the campaign's tree as loaded
     /// with the context (`None` for a cohort created since).
     pub fn chain_ids(&self, cohort_id: i32) -> Option<Vec<i32>> {
-        let mut chain = Vec::new();
-        let mut next = Some(cohort_id);
-        while let Some(id) = next {
-            if chain.len() > self.parents.len() {
-                return None;
-            }
-            chain.push(id);
-            next = *self.parents.get(&id)?;
-        }
-        Some(chain)
+        cohort_tree::chain(&self.parents, cohort_id)
     }
 
     /// True when cohorts (not participants) are the campaign's unlock subjects.
@@ -903,16 +895,9 @@ async fn recompute_pages(db: &impl ConnectionTrait, ctx: &CampaignCtx, page_size
     let now = Utc::now();
     let cid = ctx.campaign.id;
     let all_cohorts = cohorts::Model::all_of(db, cid).await?;
-    let parent_of: HashMap<i32, Option<i32>> = all_cohorts.iter().map(|c| (c.id, c.parent_id)).collect();
-    let ancestors = |leaf: i32| {
-        let mut out = vec![leaf];
-        let mut cur = parent_of.get(&leaf).copied().flatten();
-        while let Some(p) = cur {
-            out.push(p);
-            cur = parent_of.get(&p).copied().flatten();
-        }
-        out
-    };
+    let parent_of: cohort_tree::Parents = all_cohorts.iter().map(|c| (c.id, c.parent_id)).collect();
+    // Every cohort of the campaign is in the map: a chain is missing only from a looped tree.
+    let ancestors = |leaf: i32| cohort_tree::chain(&parent_of, leaf).unwrap_or_else(|| vec![leaf]);
 
     #[derive(Default)]
     struct Agg {
