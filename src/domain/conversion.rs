@@ -325,6 +325,12 @@ mod tests {
             let json = serde_json::to_string(&mode).unwrap();
             assert_eq!(json, format!("\"{}\"", mode.as_str()));
             assert_eq!(serde_json::from_str::<ProgressMode>(&json).unwrap(), mode);
+            // The name the database holds (the entity's `string_value`) is the same one.
+            assert_eq!(sea_orm::ActiveEnum::to_value(&mode), mode.as_str());
+            assert_eq!(
+                <ProgressMode as sea_orm::ActiveEnum>::try_from_value(&mode.as_str().to_owned()).ok(),
+                Some(mode)
+            );
         }
         for bad in ["", "Individual", "cohort", "cohort-mean", " individual"] {
             assert_eq!(bad.parse::<ProgressMode>(), Err(UnknownProgressMode(bad.to_owned())));

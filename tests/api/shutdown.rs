@@ -372,3 +372,35 @@ async fn sigterm_waits_for_a_stalled_request_no_longer_than_the_shutdown_timeout
         .expect("rows");
     assert!(rows.is_empty(), "the abandoned upload stored nothing: {rows:?}");
 }
+
+/// `Application::handle` stops a server inside its process as SIGTERM stops `serve`: the run
+/// ends (its background workers with it) and the port refuses new connections. The load
+/// benchmark's `--scale` relies on it to start one server per campaign size in one process.
+#[tokio::test]
+async fn a_server_stopped_through_its_handle_ends_its_run_and_frees_its_port() {
+    let (database, url) = TestDatabase::create().await;
+    let app = longmarch::startup::Application::build(crate::helpers::test_settings(&url))
+        .await
+        .expect("build app");
+    let port = app.port();
+    let handle = app.handle();
+    let run = tokio::spawn(app.run_until_stopped());
+    let health = crate::helpers::client()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert!(health.status().is_success(), "{}", health.status());
+
+    handle.stop(false).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run ends once stopped")
+        .expect("the run's task");
+    assert!(ended.is_ok(), "the run ended with {ended:?}");
+    assert!(
+        refuses_connections(port, Duration::from_secs(2)).await,
+        "port {port} still accepts connections"
+    );
+    drop(database);
+}
