@@ -121,7 +121,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi => {
-            println!("{}", crate::openapi::spec_json()?);
+            println!("{}", crate::http::openapi::spec_json()?);
             Ok(())
         }
         Command::Organiser {
@@ -133,7 +133,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             let db = crate::db::connect(&settings.database).await?;
             crate::db::migrate(&db).await?;
             let role = if admin { "admin" } else { "organiser" };
-            let created = crate::services::organisers::create(&db, &username, &password, role).await?;
+            let created =
+                crate::services::identity::organiser_accounts::create(&db, &username, &password, role).await?;
             println!("created {} `{}` (id {})", created.role, created.username, created.id);
             Ok(())
         }
@@ -156,8 +157,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => {
             let db = crate::db::connect(&settings.database).await?;
             crate::db::migrate(&db).await?;
-            crate::services::seed::run(&db, &settings.seed).await?;
-            let report = crate::services::simulate::run(&db, &campaign, participants, days, true).await?;
+            crate::services::campaigns::seed::run(&db, &settings.seed).await?;
+            let report = crate::services::steps::simulate::run(&db, &campaign, participants, days, true).await?;
             println!("{report}");
             Ok(())
         }

@@ -9,10 +9,9 @@ use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    auth::{jwt::JwtKeys, wechat::WechatClient},
-    metrics::Metrics,
-    ratelimit::RateLimits,
+    http::{metrics::Metrics, ratelimit::RateLimits},
     routes,
+    services::identity::{jwt::JwtKeys, wechat_login::WechatClient},
     settings::Settings,
     state::AppState,
     workers::Workers,
@@ -35,7 +34,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = crate::db::connect(&settings.database).await?;
         crate::db::migrate(&db).await?;
-        crate::services::seed::run(&db, &settings.seed).await?;
+        crate::services::campaigns::seed::run(&db, &settings.seed).await?;
         Self::build_with_db(settings, db).await
     }
 
@@ -49,18 +48,18 @@ impl Application {
         let port = listener.local_addr()?.port();
         let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
         let workers = Workers::start(!postgres);
-        let events = Arc::new(crate::services::events::EventHub::new(postgres));
+        let events = Arc::new(crate::services::live::EventHub::new(postgres));
         if postgres {
-            crate::services::events::start_listener(&db, events.clone(), &workers).await?;
+            crate::services::live::start_listener(&db, events.clone(), &workers).await?;
         }
-        let boards = Arc::new(crate::services::board_cache::BoardCache::new(
+        let boards = Arc::new(crate::services::boards::cache::BoardCache::new(
             Duration::from_millis(settings.cache.board_max_staleness_ms),
             workers.boards().clone(),
         ));
         if settings.cache.board_max_staleness_ms > 0 {
             boards.warm(&db).await?;
         }
-        let campaigns = Arc::new(crate::services::campaign_cache::CampaignCache::new(
+        let campaigns = Arc::new(crate::services::campaigns::cache::CampaignCache::new(
             Duration::from_millis(settings.cache.campaign_ttl_ms),
         ));
         let limits = Arc::new(RateLimits::new(&settings.limits.rate)?);
@@ -83,7 +82,7 @@ impl Application {
             );
         }
         let state = AppState {
-            uploads: crate::services::upload_queue::UploadQueue::new(db.clone(), metrics.clone(), &workers),
+            uploads: crate::services::steps::queue::UploadQueue::new(db.clone(), metrics.clone(), &workers),
             boards,
             campaigns,
             events,
@@ -94,7 +93,7 @@ impl Application {
             settings: Arc::new(settings),
             metrics,
             limits,
-            session_keys: Arc::new(crate::services::session_keys::SessionKeys::new()),
+            session_keys: Arc::new(crate::services::identity::session_keys::SessionKeys::new()),
             erased,
         };
         let server = run(listener, state.clone())?;
@@ -146,8 +145,8 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             // Innermost, so that a 408 is counted and logged like any other answer.
-            .wrap(middleware::from_fn(crate::timeouts::limit_time))
-            .wrap(middleware::from_fn(crate::metrics::track))
+            .wrap(middleware::from_fn(crate::http::timeouts::limit_time))
+            .wrap(middleware::from_fn(crate::http::metrics::track))
             .wrap(middleware::from_fn(routes::forget_campaigns_after_admin_writes))
             // Inside the logger, so that a caught panic is logged as a 500 with its request id.
             .wrap(middleware::from_fn(crate::http::panic::catch_panic))

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{jwt::JwtKeys, wechat::WechatClient},
-    metrics::Metrics,
-    ratelimit::RateLimits,
+    http::{metrics::Metrics, ratelimit::RateLimits},
     services::{
-        board_cache::BoardCache, campaign_cache::CampaignCache, events::EventHub,
-        identity::erasure::ErasedParticipants, session_keys::SessionKeys, upload_queue::UploadQueue, wechat::WechatApi,
+        boards::cache::BoardCache,
+        campaigns::cache::CampaignCache,
+        identity::{erasure::ErasedParticipants, jwt::JwtKeys, session_keys::SessionKeys, wechat_login::WechatClient},
+        live::EventHub,
+        steps::queue::UploadQueue,
+        wechat::WechatApi,
     },
     settings::Settings,
 };
@@ -27,15 +29,15 @@ pub struct AppState {
     pub wechat_api: WechatApi,
     /// Live events: this instance's screens, fed via PostgreSQL NOTIFY or in process.
     pub events: Arc<EventHub>,
-    /// Participant boards held in memory (see `services::board_cache`).
+    /// Participant boards held in memory (see `services::boards::cache`).
     pub boards: Arc<BoardCache>,
-    /// Campaign contexts held for a moment (see `services::campaign_cache`).
+    /// Campaign contexts held for a moment (see `services::campaigns::cache`).
     pub campaigns: Arc<CampaignCache>,
     /// Per-process rate limits and the organiser lock-out.
     pub limits: Arc<RateLimits>,
-    /// Where uploads are stored (see `services::upload_queue`).
+    /// Where uploads are stored (see `services::steps::queue`).
     pub uploads: UploadQueue,
-    /// WeChat session keys held for WeRun uploads (see `services::session_keys`).
+    /// WeChat session keys held for WeRun uploads (see `services::identity::session_keys`).
     pub session_keys: Arc<SessionKeys>,
     /// Participants whose data was erased: their tokens are refused (see `services::identity::erasure`).
     pub erased: Arc<ErasedParticipants>,

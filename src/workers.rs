@@ -3,8 +3,8 @@
 //! application is dropped. Two applications in one process share no thread and no task.
 //!
 //! - the writers' thread (SQLite): the upload queue's lane runs there (see
-//!   [`crate::services::upload_queue`]);
-//! - the boards' thread: board builds and refreshes (see [`crate::services::board_cache`]);
+//!   [`crate::services::steps::queue`]);
+//! - the boards' thread: board builds and refreshes (see [`crate::services::boards::cache`]);
 //! - periodic tasks on the server's runtime, started with [`Workers::spawn`]: the
 //!   PostgreSQL event listener, the cohort-dates refresher, the WeChat scheduler and the
 //!   upload queue's PostgreSQL lanes.

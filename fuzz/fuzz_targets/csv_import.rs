@@ -5,15 +5,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use longmarch::{
-    domain::days::parse_local_day,
-    services::{
-        admin_cohorts::{parse_join_code, split_path},
-        admin_routes::{RouteCsvQuery, read_csv},
-        csv_lines::{CsvLines, MAX_LINE_BYTES, columns},
-        identity::{parse_display_name, parse_student_no},
-    },
-};
+use longmarch::{domain::days::parse_local_day, services::{admin::{cohorts::{parse_join_code, split_path}, csv_lines::{CsvLines, MAX_LINE_BYTES, columns}, route_catalog::{RouteCsvQuery, read_csv}}, identity::{parse_display_name, parse_student_no}}};
 
 fn chunks(data: &[u8]) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + use<> {
     // The first byte picks the chunk size, so lines are split across chunks in every way.

@@ -4,10 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use longmarch::{
-    domain::days::parse_local_day,
-    services::ingest::{StepBatch, judge_batch},
-};
+use longmarch::{domain::days::parse_local_day, services::steps::ingest::{StepBatch, judge_batch}};
 use longmarch_fuzz::{assert_judged, window};
 
 fuzz_target!(|data: &[u8]| {

@@ -8,10 +8,7 @@
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use libfuzzer_sys::fuzz_target;
-use longmarch::{
-    auth::werun::{self, MAX_STEP_ENTRIES},
-    services::ingest::{WerunUpload, judge_werun},
-};
+use longmarch::services::{identity::werun::{self, MAX_STEP_ENTRIES}, steps::ingest::{WerunUpload, judge_werun}};
 use longmarch_fuzz::{assert_judged, window};
 
 const KEY: [u8; 16] = *b"longmarch-key-16";

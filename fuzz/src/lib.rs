@@ -1,10 +1,7 @@
 //! What every fuzz target checks of judged days, whatever bytes produced them.
 
 use chrono::NaiveDate;
-use longmarch::{
-    domain::days::{DayWindow, MAX_STEPS_PER_DAY},
-    services::ingest::Judged,
-};
+use longmarch::{domain::days::{DayWindow, MAX_STEPS_PER_DAY}, services::steps::ingest::Judged};
 
 /// A campaign window around a fixed "today", so runs are reproducible.
 pub fn window() -> (DayWindow, NaiveDate) {

@@ -12,7 +12,7 @@ use std::{future::Future, time::Duration};
 use rand::Rng;
 use sea_orm::{DbErr, RuntimeErr};
 
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// How many times a transaction is run in all before its error is answered.
 pub const ATTEMPTS: u32 = 4;

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// In release builds the files are compiled in; debug builds read `web/` from disk at first use.
 #[derive(RustEmbed)]

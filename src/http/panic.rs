@@ -17,7 +17,7 @@ use actix_web::{
 use futures_util::FutureExt;
 use tracing_actix_web::RequestId;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Turns a panic in the inner middleware or the handler into a 500 problem+json for this
 /// request alone, logged with the request id.

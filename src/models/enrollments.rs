@@ -32,7 +32,7 @@ pub fn new_active(campaign_id: i32, participant_id: i32, cohort_id: Option<i32>,
 
 /// Stamps a participant's enrollments as changed, after a change to what boards show of them
 /// (display name, student number): boards kept in memory re-read the enrollments stamped
-/// since their last refresh (`services::board_cache`).
+/// since their last refresh (`services::boards::cache`).
 ///
 /// # Errors
 /// On database failure.

@@ -5,8 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::{
-    error::ApiResult,
-    ratelimit::LoginQuota,
+    http::{error::ApiResult, ratelimit::LoginQuota},
     routes::ok,
     services::identity::{self, LoginAnswer, OrganiserLoginAnswer},
     state::AppState,

@@ -5,11 +5,13 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::{
-    auth::{extract::claims, jwt::Role},
     domain::paging::{Count, PageRequest},
-    error::ApiResult,
+    http::{error::ApiResult, extract::claims},
     routes::ok,
-    services::campaigns::{self, CampaignDetail, CampaignList},
+    services::{
+        campaigns::{self, CampaignDetail, CampaignList},
+        identity::jwt::Role,
+    },
     state::AppState,
 };
 

@@ -3,10 +3,12 @@
 use actix_web::{HttpResponse, get, web};
 
 use crate::{
-    auth::Participant,
-    error::ApiResult,
+    http::error::ApiResult,
     routes::ok,
-    services::certificates::{self, CertificateView},
+    services::{
+        certificates::{self, CertificateView},
+        identity::Participant,
+    },
     state::AppState,
 };
 

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, guard, http::header, web};
 
-use crate::{error::ApiResult, http::assets};
+use crate::http::{assets, error::ApiResult};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     let get_or_head = || guard::Any(guard::Get()).or(guard::Head());

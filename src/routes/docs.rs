@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::openapi::ApiDoc;
+use crate::http::openapi::ApiDoc;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(openapi_json)

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::{
-    error::ApiResult,
+    http::error::ApiResult,
     services::{
-        events::{self, StreamEvent},
-        leaderboard::Viewer,
+        boards::leaderboard::Viewer,
+        live::{self, StreamEvent},
     },
     state::AppState,
 };
@@ -32,7 +32,7 @@ pub struct EventsQuery {
 
 /// Live events (Server-Sent Events), each with a JSON `data`:
 ///
-/// - `unlock` ([`UnlockEvent`](crate::services::events::UnlockEvent)): who reached which
+/// - `unlock` ([`UnlockEvent`](crate::services::live::UnlockEvent)): who reached which
 ///   station; its `id` resumes the stream with `Last-Event-ID`;
 /// - `leaderboard` (`LeaderboardEvent`): top 10 participants and the top-level cohorts, first
 ///   on connect, then when it changed, at most once a second;
@@ -66,7 +66,7 @@ pub async fn campaign_events(
         .map(str::to_owned)
         .or_else(|| query.last_event_id.clone())
         .filter(|s| !s.is_empty());
-    let rx = events::open_stream(&state, &who, &slug, last_id).await?;
+    let rx = live::open_stream(&state, &who, &slug, last_id).await?;
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });

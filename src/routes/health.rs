@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{http::error::ApiError, state::AppState};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);

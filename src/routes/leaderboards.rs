@@ -3,9 +3,9 @@
 use actix_web::{HttpResponse, get, web};
 
 use crate::{
-    error::ApiResult,
+    http::error::ApiResult,
     routes::ok,
-    services::leaderboard::{self, BoardPage, BoardQuery, CohortBoard, CohortBoardQuery, MyRank, Viewer},
+    services::boards::leaderboard::{self, BoardPage, BoardQuery, CohortBoard, CohortBoardQuery, MyRank, Viewer},
     state::AppState,
 };
 

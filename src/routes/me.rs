@@ -3,10 +3,9 @@
 use actix_web::{HttpResponse, delete, get, patch, web};
 
 use crate::{
-    auth::Participant,
-    error::ApiResult,
+    http::error::ApiResult,
     routes::ok,
-    services::identity::{self, MeView, ProfilePatch},
+    services::identity::{self, MeView, Participant, ProfilePatch},
     state::AppState,
 };
 

@@ -2,8 +2,6 @@
 //! handlers parse input, call one service function and map the result to a response DTO.
 
 pub mod admin;
-pub mod admin_data;
-pub mod admin_reports;
 pub mod auth;
 pub mod campaigns;
 pub mod certificates;
@@ -29,7 +27,7 @@ use actix_web::{
 };
 use tracing_actix_web::RequestId;
 
-use crate::{error::ApiError, settings::Settings};
+use crate::{http::error::ApiError, settings::Settings};
 
 /// Mounts every route and the input-error handlers that turn extractor failures into
 /// problem+json.
@@ -52,9 +50,9 @@ pub fn config(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .configure(campaigns::config)
             .configure(participation::config)
             .configure(admin::config)
-            .configure(admin_data::config)
+            .configure(admin::data::config)
             .configure(leaderboards::config)
-            .configure(admin_reports::config)
+            .configure(admin::reports::config)
             .configure(events::config)
             .configure(certificates::config)
             .configure(posters::config)

@@ -3,14 +3,13 @@
 use actix_web::{HttpResponse, get, post, web};
 
 use crate::{
-    auth::Participant,
-    error::ApiResult,
-    ratelimit::Uploader,
+    http::{error::ApiResult, ratelimit::Uploader},
     routes::ok,
     services::{
-        identity::{self, EnrollmentView, JoinRequest},
-        ingest::{self, StepBatch, UploadAnswer, WerunUpload},
-        me::{self, MilestonesView, ProgressView, StepDaysView},
+        boards::me::{self, MilestonesView, ProgressView, StepDaysView},
+        campaigns::join::{JoinRequest, join as join_campaign},
+        identity::{EnrollmentView, Participant},
+        steps::ingest::{self, StepBatch, UploadAnswer, WerunUpload},
     },
     state::AppState,
 };
@@ -47,7 +46,7 @@ pub async fn join(
 ) -> ApiResult<HttpResponse> {
     let body = body.map(web::Json::into_inner).unwrap_or_default();
     Ok(ok(
-        &identity::join(&state.db, &state.wechat_api, who.id, &slug, body).await?
+        &join_campaign(&state.db, &state.wechat_api, who.id, &slug, body).await?
     ))
 }
 

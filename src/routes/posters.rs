@@ -3,9 +3,8 @@
 use actix_web::{HttpResponse, get, http::header, web};
 
 use crate::{
-    auth::Organiser,
-    error::ApiResult,
-    services::{access::require_campaign_access, wechat::qrcode},
+    http::error::ApiResult,
+    services::{admin::access::require_campaign_access, identity::Organiser, wechat::qrcode},
     state::AppState,
 };
 

@@ -3,10 +3,12 @@
 use actix_web::{HttpResponse, post, web};
 
 use crate::{
-    auth::Participant,
-    error::ApiResult,
+    http::error::ApiResult,
     routes::ok,
-    services::wechat::reminders::{self, SubscriptionRequest, SubscriptionsView},
+    services::{
+        identity::Participant,
+        wechat::reminders::{self, SubscriptionRequest, SubscriptionsView},
+    },
     state::AppState,
 };
 

@@ -1,29 +1,25 @@
-//! Use-cases that combine models in transactions. Handlers call exactly one of these.
+//! Use-cases by feature, each a folder. Handlers call exactly one of these; a service never
+//! imports actix.
+//!
+//! - `identity`: logins (WeChat, organiser passwords), tokens, WeRun decryption, session keys,
+//!   the participant's profile and erasure
+//! - `campaigns`: campaigns as participants see them, joining, route documents, the campaign
+//!   cache, the demo seed
+//! - `steps`: storing step days (uploads, the upload queue, imports, simulation, reviews)
+//! - `progress`: positions, unlocks and cohort totals from stored steps
+//! - `boards`: leaderboards, the in-memory boards and a participant's own views
+//! - `admin`: organisers' campaigns, cohorts and rosters, routes, access and audit
+//! - `reports`: statistics and exports
+//! - `live`: the event hub behind the big screen's stream
+//! - `wechat`, `certificates`: WeChat's server API and the certificates built on it
 
-pub mod access;
-pub mod admin_campaigns;
-pub mod admin_cohorts;
-pub mod admin_routes;
-pub mod audit;
-pub mod board_cache;
-pub mod campaign_cache;
+pub mod admin;
+pub mod boards;
 pub mod campaigns;
 pub mod certificates;
-pub mod csv_lines;
-pub mod events;
-pub mod export;
 pub mod identity;
-pub mod imports;
-pub mod ingest;
-pub mod leaderboard;
-pub mod me;
-pub mod organisers;
+pub mod live;
 pub mod progress;
-pub mod review;
-pub mod routes;
-pub mod seed;
-pub mod session_keys;
-pub mod simulate;
-pub mod stats;
-pub mod upload_queue;
+pub mod reports;
+pub mod steps;
 pub mod wechat;

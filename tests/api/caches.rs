@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use longmarch::services::board_cache::BoardCache;
+use longmarch::services::boards::cache::BoardCache;
 use serde_json::json;
 
 use crate::{
@@ -130,7 +130,7 @@ async fn a_board_within_its_bound_answers_without_waiting_for_its_refresh() {
 async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
     use longmarch::{
         models::{campaigns, enrollments, participants},
-        services::leaderboard::{Period, Scope},
+        services::boards::leaderboard::{Period, Scope},
     };
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
@@ -213,7 +213,7 @@ async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
     assert_eq!(built.len(), N as u64 + 1);
     for offset in (0..=N as u64).step_by(100) {
         let expected = scope.page(&app.db, 100, offset).await.expect("database page");
-        let ids = |rows: &[(u64, longmarch::services::leaderboard::BoardRow)]| {
+        let ids = |rows: &[(u64, longmarch::services::boards::leaderboard::BoardRow)]| {
             rows.iter()
                 .map(|(rank, r)| (*rank, r.enrollment_id))
                 .collect::<Vec<_>>()
@@ -227,7 +227,7 @@ async fn built_board(
     boards: &BoardCache,
     db: &sea_orm::DatabaseConnection,
     campaign_id: i32,
-) -> std::sync::Arc<longmarch::services::board_cache::Snapshot> {
+) -> std::sync::Arc<longmarch::services::boards::cache::Snapshot> {
     for _ in 0..200 {
         if let Some(board) = boards.snapshot(db, campaign_id).await.expect("board") {
             return board;
@@ -265,7 +265,7 @@ async fn refreshed_row(
     db: &sea_orm::DatabaseConnection,
     campaign_id: i32,
     participant_id: i32,
-) -> longmarch::services::leaderboard::BoardRow {
+) -> longmarch::services::boards::leaderboard::BoardRow {
     let board = boards.snapshot(db, campaign_id).await.expect("board").expect("built");
     board.participant(participant_id).expect("ranked")
 }

@@ -263,7 +263,7 @@ pub async fn dev_login(app: &TestApp, openid: &str) -> String {
 
 /// Creates an organiser (`admin` or `organiser`) with password `password123` and logs in.
 pub async fn organiser_token(app: &TestApp, username: &str, role: &str) -> String {
-    longmarch::services::organisers::create(&app.db, username, "password123", role)
+    longmarch::services::identity::organiser_accounts::create(&app.db, username, "password123", role)
         .await
         .expect("create organiser");
     let resp = app
@@ -280,14 +280,14 @@ pub async fn organiser_token(app: &TestApp, username: &str, role: &str) -> Strin
 /// tests whose limits (a request timeout of a second) are not about logging in, where the
 /// password hash alone may take that long on a loaded machine.
 pub async fn organiser_token_issued(app: &TestApp, username: &str, role: &str) -> String {
-    let organiser = longmarch::services::organisers::create(&app.db, username, "password123", role)
+    let organiser = longmarch::services::identity::organiser_accounts::create(&app.db, username, "password123", role)
         .await
         .expect("create organiser");
     let role = match role {
-        "admin" => longmarch::auth::jwt::Role::Admin,
-        _ => longmarch::auth::jwt::Role::Organiser,
+        "admin" => longmarch::services::identity::jwt::Role::Admin,
+        _ => longmarch::services::identity::jwt::Role::Organiser,
     };
-    longmarch::auth::jwt::JwtKeys::new(&app.settings.auth)
+    longmarch::services::identity::jwt::JwtKeys::new(&app.settings.auth)
         .expect("the signing keys")
         .issue(organiser.id, role, None)
         .expect("issue a token")

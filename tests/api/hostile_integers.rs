@@ -69,7 +69,7 @@ async fn hostile_integers_in_every_integer_parameter_answer_4xx_and_drop_no_othe
     let (mut guard, base, client) = serve_logged(&url, &log_path, &[("LONGMARCH__SERVER__WORKERS", "1")]).await;
 
     let db = sea_orm::Database::connect(&url).await.expect("connect");
-    longmarch::services::organisers::create(&db, "fuzz-admin", "password123", "admin")
+    longmarch::services::identity::organiser_accounts::create(&db, "fuzz-admin", "password123", "admin")
         .await
         .expect("organiser");
     drop(db.close().await);

@@ -179,7 +179,7 @@ async fn roles_are_enforced_by_the_extractors() {
 #[tokio::test]
 async fn organiser_login_fails_alike_for_unknown_user_and_wrong_password() {
     let app = spawn_app().await;
-    longmarch::services::organisers::create(&app.db, "root", "password123", "admin")
+    longmarch::services::identity::organiser_accounts::create(&app.db, "root", "password123", "admin")
         .await
         .expect("create");
     let wrong_pw = app
@@ -207,7 +207,8 @@ async fn organiser_login_fails_alike_for_unknown_user_and_wrong_password() {
     .await;
     assert_eq!(ok["organiser"]["role"], "admin");
     assert!(ok["organiser"].get("password_hash").is_none());
-    let short = longmarch::services::organisers::create(&app.db, "shorty", "123456789", "organiser").await;
+    let short =
+        longmarch::services::identity::organiser_accounts::create(&app.db, "shorty", "123456789", "organiser").await;
     assert!(short.is_err(), "passwords under 10 characters are refused");
 }
 

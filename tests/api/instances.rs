@@ -296,7 +296,7 @@ async fn three_instances_behind_a_round_robin_proxy_act_as_one_service() {
 /// An admin organiser created in the shared database, logged in through the proxy.
 async fn organiser_token(client: &Client, url: &str, front: &str) -> String {
     let db = sea_orm::Database::connect(url).await.expect("connect");
-    longmarch::services::organisers::create(&db, "inst-admin", "password123", "admin")
+    longmarch::services::identity::organiser_accounts::create(&db, "inst-admin", "password123", "admin")
         .await
         .expect("organiser");
     drop(db.close().await);

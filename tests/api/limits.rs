@@ -496,10 +496,10 @@ async fn an_organiser_username_is_locked_after_repeated_failures_even_with_the_r
         s.limits.rate.organiser_lockout_secs = 3;
     })
     .await;
-    longmarch::services::organisers::create(&app.db, "alice", "password123", "organiser")
+    longmarch::services::identity::organiser_accounts::create(&app.db, "alice", "password123", "organiser")
         .await
         .expect("create alice");
-    longmarch::services::organisers::create(&app.db, "bob", "password123", "organiser")
+    longmarch::services::identity::organiser_accounts::create(&app.db, "bob", "password123", "organiser")
         .await
         .expect("create bob");
     // A real username and a made-up one fail and lock alike.
@@ -533,7 +533,7 @@ async fn a_successful_organiser_login_resets_the_failure_count() {
         s.limits.rate.organiser_lockout_secs = 60;
     })
     .await;
-    longmarch::services::organisers::create(&app.db, "alice", "password123", "organiser")
+    longmarch::services::identity::organiser_accounts::create(&app.db, "alice", "password123", "organiser")
         .await
         .expect("create alice");
     fail_logins(&app, "alice", 2).await;

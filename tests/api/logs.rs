@@ -104,7 +104,7 @@ async fn flows_logged_at(level: &str) -> (String, Vec<String>) {
     let db = sea_orm::Database::connect(format!("sqlite://{}", db_path.display()))
         .await
         .expect("connect");
-    longmarch::services::organisers::create(&db, "log-admin", password, "admin")
+    longmarch::services::identity::organiser_accounts::create(&db, "log-admin", password, "admin")
         .await
         .expect("organiser");
     drop(db.close().await);

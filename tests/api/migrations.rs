@@ -106,7 +106,7 @@ async fn migrations_go_up_down_and_up_again() {
     Migrator::up(&db, None).await.expect("up again");
     assert_eq!(tables(&db).await, expected_after_up());
     // The schema works after the round trip: the seed fills it.
-    longmarch::services::seed::run(&db, &test_settings(&url).seed)
+    longmarch::services::campaigns::seed::run(&db, &test_settings(&url).seed)
         .await
         .expect("seed");
     assert_eq!(count(&db, "stations").await.expect("stations"), 36);
@@ -121,7 +121,7 @@ async fn seeded() -> (TestDatabase, DatabaseConnection) {
         .await
         .expect("connect");
     longmarch::db::migrate(&db).await.expect("migrate");
-    longmarch::services::seed::run(&db, &test_settings(&url).seed)
+    longmarch::services::campaigns::seed::run(&db, &test_settings(&url).seed)
         .await
         .expect("seed");
     (database, db)
@@ -156,7 +156,10 @@ async fn the_schema_enforces_its_unique_constraints() {
         ))
         .await
         .expect_err("duplicate slug refused");
-    assert!(longmarch::error::is_unique_violation(&err), "unique violation: {err}");
+    assert!(
+        longmarch::http::error::is_unique_violation(&err),
+        "unique violation: {err}"
+    );
     db.close().await.expect("close");
 }
 

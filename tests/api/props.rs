@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
 use longmarch::services::{
-    ingest,
     progress::{CampaignCtx, CohortDates, Shared, refresh_stale_cohorts},
-    review,
+    steps::{ingest, review},
 };
 use proptest::prelude::*;
 use sea_orm::EntityTrait;
@@ -162,7 +161,7 @@ proptest! {
 
             // Voiding, then restoring, every other stored day goes through the same
             // incremental path, and a rebuild must still find nothing to change.
-            let admin = longmarch::auth::Organiser { id: 0, admin: true };
+            let admin = longmarch::services::identity::Organiser { id: 0, admin: true };
             let mut days = longmarch::models::step_days::Entity::find().all(&a.db).await.expect("days");
             days.sort_by_key(|d| (d.day, d.participant_id));
             let picked: Vec<i32> = days.iter().step_by(2).map(|d| d.id).collect();

@@ -385,7 +385,7 @@ pub fn werun_payload_with(key: &[u8; 16], entries: &[(i64, i64)], appid: &str, w
     let iv = *b"0123456789abcdef";
     use base64::Engine as _;
     json!({
-        "encrypted_data": longmarch::auth::werun::encrypt(key, &iv, plain.to_string().as_bytes()),
+        "encrypted_data": longmarch::services::identity::werun::encrypt(key, &iv, plain.to_string().as_bytes()),
         "iv": base64::engine::general_purpose::STANDARD.encode(iv),
     })
 }
@@ -480,7 +480,7 @@ async fn werun_uploads_decrypt_with_the_stored_session_key() {
     use base64::Engine as _;
     let iv = *b"fedcba9876543210";
     let other = json!({
-        "encrypted_data": longmarch::auth::werun::encrypt(&wechat_mock::SESSION_KEY, &iv, br#"{"nickName":"x"}"#),
+        "encrypted_data": longmarch::services::identity::werun::encrypt(&wechat_mock::SESSION_KEY, &iv, br#"{"nickName":"x"}"#),
         "iv": base64::engine::general_purpose::STANDARD.encode(iv),
     });
     assert_problem(app.post_auth(&path, &token, &other).await, 422, "werun_not_step_data").await;
@@ -702,8 +702,8 @@ async fn fifty_concurrent_uploads_of_one_day_leave_the_maximum_and_each_unlock_o
 #[tokio::test]
 async fn a_replayed_upload_stores_nothing_and_says_so() {
     use longmarch::services::{
-        ingest,
         progress::{CampaignCtx, CohortDates},
+        steps::ingest,
     };
     use std::collections::BTreeMap;
     let app = spawn_app().await;

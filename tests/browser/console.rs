@@ -14,7 +14,7 @@ const SLUG: &str = "spring-2026";
 
 /// An organiser account made the way the CLI makes it.
 async fn organiser(app: &TestApp, username: &str, role: &str) {
-    longmarch::services::organisers::create(&app.db, username, "password123", role)
+    longmarch::services::identity::organiser_accounts::create(&app.db, username, "password123", role)
         .await
         .expect("create organiser");
 }

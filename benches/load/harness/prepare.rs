@@ -14,11 +14,11 @@ use sea_orm::{
 use secrecy::SecretString;
 
 use longmarch::{
-    auth::jwt::Role,
     models::{campaigns, cohorts, enrollments, participants, routes, step_days},
     services::{
+        campaigns::seed::{BUILT_IN_ROUTE_SLUG, demo_shaped},
+        identity::jwt::Role,
         progress::{CampaignCtx, recompute_in},
-        seed::{BUILT_IN_ROUTE_SLUG, demo_shaped},
     },
     settings::Settings,
     startup::Application,
@@ -449,7 +449,10 @@ async fn prepare(state: &AppState, slug: &'static str, n: usize, history: Histor
                 History::None => {}
                 History::Ranked => {
                     for back in 1..=3 {
-                        days.push(day(back, longmarch::services::simulate::realistic_steps(&mut rng)));
+                        days.push(day(
+                            back,
+                            longmarch::services::steps::simulate::realistic_steps(&mut rng),
+                        ));
                     }
                 }
                 History::Synced => {

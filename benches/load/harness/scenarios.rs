@@ -16,8 +16,8 @@ use sea_orm::{
 use serde_json::json;
 
 use longmarch::{
-    auth::jwt::Role,
     models::{campaigns, cohorts, enrollments, participants, step_days},
+    services::identity::jwt::Role,
 };
 
 use super::{
@@ -396,7 +396,7 @@ pub fn werun_body(member: &Member, today: NaiveDate, today_steps: i64, appid: &s
     });
     let iv: [u8; 16] = rand::random();
     json!({
-        "encrypted_data": longmarch::auth::werun::encrypt(&member.session_key, &iv, plain.to_string().as_bytes()),
+        "encrypted_data": longmarch::services::identity::werun::encrypt(&member.session_key, &iv, plain.to_string().as_bytes()),
         "iv": base64::engine::general_purpose::STANDARD.encode(iv),
     })
 }
@@ -530,7 +530,7 @@ pub async fn simulate(bench: &Bench, args: &Args) -> anyhow::Result<Simulated> {
     let participants = u32::try_from(args.participants).unwrap_or(u32::MAX);
     let started = Instant::now();
     let message =
-        longmarch::services::simulate::run(&bench.state.db, SIMULATED, participants, args.simulate_days, false)
+        longmarch::services::steps::simulate::run(&bench.state.db, SIMULATED, participants, args.simulate_days, false)
             .await
             .map_err(|e| anyhow::anyhow!("simulate failed: {e:?}"))?;
     let seconds = started.elapsed().as_secs_f64();

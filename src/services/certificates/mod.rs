@@ -13,10 +13,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
-    error::{ApiError, ApiResult},
+    http::error::{ApiError, ApiResult},
     models::{campaigns, certificates, cohorts, enrollments, participants, routes},
     services::{
-        me::enrollment_of,
+        boards::me::enrollment_of,
         progress::{CampaignCtx, km},
     },
 };

@@ -29,10 +29,12 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::{
-    auth::Organiser,
-    error::{ApiError, ApiResult},
+    http::error::{ApiError, ApiResult},
     models::{enrollments, participants, roster_entries},
-    services::{access, audit},
+    services::{
+        admin::{access, audit},
+        identity::Organiser,
+    },
     state::AppState,
 };
 

@@ -28,7 +28,7 @@ use crate::{
         days::DayWindow,
         progress::{StationMark, diff_unlocks, position, reached_on},
     },
-    error::ApiResult,
+    http::error::ApiResult,
     models::{campaign_days, campaigns, cohort_days, cohorts, enrollments, routes, stations, step_days, unlocks},
 };
 

@@ -23,7 +23,7 @@ use sea_orm::{
 
 use super::{CampaignCtx, CohortDates, DayDelta, refresh_cohort};
 use crate::{
-    error::ApiResult,
+    http::error::ApiResult,
     models::{campaign_days, cohorts},
 };
 

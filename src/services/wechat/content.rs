@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use super::{WechatApi, WechatError};
 use crate::{
-    auth::wechat::redact_openid,
-    error::{ApiError, ApiResult},
+    http::error::{ApiError, ApiResult},
     models::{enrollments, participants},
+    services::identity::wechat_login::redact_openid,
     settings::ContentCheckPolicy,
 };
 

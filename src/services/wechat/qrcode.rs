@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{WechatApi, WechatError};
 use crate::{
-    error::{ApiError, ApiResult},
+    http::error::{ApiError, ApiResult},
     models::{cohorts, join_qrcodes},
 };
 

@@ -28,7 +28,7 @@ use utoipa::ToSchema;
 
 use super::{WechatApi, WechatError};
 use crate::{
-    error::{ApiError, ApiResult},
+    http::error::{ApiError, ApiResult},
     models::{campaigns, enrollments, participants, reminder_claims, step_days, subscription_credits},
 };
 

@@ -1,0 +1,141 @@
+//! Request extractors: a handler's signature says who may call it.
+//!
+//! `Participant` and `Organiser` demand a valid bearer token of their kind (401 without one,
+//! 403 with the other kind); `Viewer` accepts any valid token that may read a campaign's boards;
+//! `MaybeAuth` accepts anyone and tells who, if anyone, it is.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+
+use crate::{
+    http::error::ApiError,
+    services::{
+        boards::leaderboard::Viewer,
+        identity::{
+            Organiser, Participant,
+            jwt::{Claims, Role},
+        },
+    },
+    state::AppState,
+};
+
+/// Anyone; the verified claims when a valid token came along.
+#[derive(Debug, Clone)]
+pub struct MaybeAuth(pub Option<Claims>);
+
+fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("invalid_token", "The Authorization header is not valid text."))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(ApiError::unauthorized(
+            "invalid_token",
+            "Use `Authorization: Bearer <token>`.",
+        )),
+    }
+}
+
+/// The verified claims of the request's bearer token, if any.
+///
+/// # Errors
+/// 401 when a token is present but invalid.
+pub fn claims(req: &HttpRequest) -> Result<Option<Claims>, ApiError> {
+    let Some(token) = bearer(req)? else {
+        return Ok(None);
+    };
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| anyhow::anyhow!("AppState is not configured"))?;
+    match state.jwt.verify(token) {
+        Ok(c) if c.role == Role::Participant && c.sub.parse().is_ok_and(|id| erased(state, id)) => {
+            Err(ApiError::unauthorized(
+                "token_revoked",
+                "This account's data was erased; log in again to start afresh.",
+            ))
+        }
+        Ok(c) => Ok(Some(c)),
+        Err(e) => {
+            use jsonwebtoken::errors::ErrorKind;
+            let (code, detail) = match e.kind() {
+                ErrorKind::ExpiredSignature => ("token_expired", "The token has expired; log in again."),
+                _ => ("invalid_token", "The token is not valid."),
+            };
+            Err(ApiError::unauthorized(code, detail))
+        }
+    }
+}
+
+/// True when the participant's data was erased: their tokens are no longer accepted.
+fn erased(state: &AppState, participant_id: i32) -> bool {
+    state.erased.refresh_if_due(&state.db);
+    state.erased.contains(participant_id)
+}
+
+fn required(req: &HttpRequest) -> Result<Claims, ApiError> {
+    claims(req)?.ok_or_else(|| ApiError::unauthorized("missing_token", "This endpoint needs a bearer token."))
+}
+
+fn subject(claims: &Claims) -> Result<i32, ApiError> {
+    claims
+        .sub
+        .parse()
+        .map_err(|_| ApiError::unauthorized("invalid_token", "The token's subject is not valid."))
+}
+
+impl FromRequest for Participant {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(required(req).and_then(|c| match c.role {
+            Role::Participant => Ok(Participant { id: subject(&c)? }),
+            _ => Err(ApiError::forbidden(
+                "participant_only",
+                "Only a participant may call this endpoint.",
+            )),
+        }))
+    }
+}
+
+impl FromRequest for Organiser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(required(req).and_then(|c| match c.role {
+            Role::Organiser | Role::Admin => Ok(Organiser {
+                id: subject(&c)?,
+                admin: c.role == Role::Admin,
+            }),
+            _ => Err(ApiError::forbidden(
+                "organiser_only",
+                "Only an organiser may call this endpoint.",
+            )),
+        }))
+    }
+}
+
+impl FromRequest for MaybeAuth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(claims(req).map(MaybeAuth))
+    }
+}
+
+impl FromRequest for Viewer {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(claims(req).and_then(Viewer::from_claims))
+    }
+}
