@@ -147,7 +147,6 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             // Innermost, so that a 408 is counted and logged like any other answer.
             .wrap(middleware::from_fn(crate::http::timeouts::limit_time))
             .wrap(middleware::from_fn(crate::http::metrics::track))
-            .wrap(middleware::from_fn(routes::forget_campaigns_after_admin_writes))
             // Inside the logger, so that a caught panic is logged as a 500 with its request id.
             .wrap(middleware::from_fn(crate::http::panic::catch_panic))
             .wrap(middleware::from_fn(routes::add_request_id))

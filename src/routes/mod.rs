@@ -172,20 +172,3 @@ pub async fn bearer_from_query(
 pub fn ok<T: serde::Serialize>(body: &T) -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
-
-/// After an organiser's write (any non-GET under `/api/v1/admin`), cached campaign contexts
-/// are dropped, so the next upload or screen of this process sees the change at once.
-pub async fn forget_campaigns_after_admin_writes(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let admin_write = req.method() != actix_web::http::Method::GET && req.path().starts_with("/api/v1/admin");
-    let state = admin_write
-        .then(|| req.app_data::<web::Data<crate::state::AppState>>().cloned())
-        .flatten();
-    let res = next.call(req).await;
-    if let Some(state) = state {
-        state.campaigns.forget_all();
-    }
-    res
-}

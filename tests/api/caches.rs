@@ -32,6 +32,54 @@ async fn an_organiser_closing_a_campaign_is_seen_by_the_next_upload_despite_the_
     assert_problem(resp, 409, "campaign_closed").await;
 }
 
+#[tokio::test]
+async fn an_organiser_changing_steps_per_km_is_seen_by_the_next_upload_despite_the_cache() {
+    let app = spawn_app_with(|s| s.cache.campaign_ttl_ms = 60_000).await;
+    let token = member(&app, "o_spk", "DEMO01").await;
+    upload(&app, DEMO, &token, &[(today().to_string(), 5_000)]).await;
+    let admin = organiser_token(&app, "root", "admin").await;
+    let campaign = json(app.get_auth(&format!("/api/v1/admin/campaigns/{DEMO}"), &admin).await).await;
+    let spk = if campaign["steps_per_km"] == 2_000 {
+        2_500
+    } else {
+        2_000
+    };
+    let resp = app
+        .patch_auth(
+            &format!("/api/v1/admin/campaigns/{DEMO}?recompute=true"),
+            &admin,
+            &json!({ "steps_per_km": spk }),
+        )
+        .await;
+    assert!(resp.status().is_success(), "{}", json(resp).await);
+
+    let body = upload(&app, DEMO, &token, &[(today().to_string(), 6_000)]).await;
+    assert_eq!(body["progress"]["own"]["metres"], 6_000 * 1_000 / spk, "{body}");
+}
+
+#[tokio::test]
+async fn an_organiser_retitling_a_station_is_seen_by_the_next_milestones_read_despite_the_cache() {
+    let app = spawn_app_with(|s| s.cache.campaign_ttl_ms = 60_000).await;
+    let token = member(&app, "o_title", "DEMO01").await;
+    let milestones = format!("/api/v1/campaigns/{DEMO}/me/milestones");
+    let before = json(app.get_auth(&milestones, &token).await).await;
+    assert_ne!(before["items"][0]["title"], "瑞金出发", "{before}");
+    let admin = organiser_token(&app, "root", "admin").await;
+    let campaign = json(app.get_auth(&format!("/api/v1/admin/campaigns/{DEMO}"), &admin).await).await;
+    let route = campaign["route_id"].as_i64().expect("route_id");
+    let resp = app
+        .patch_auth(
+            &format!("/api/v1/admin/routes/{route}/stations/1"),
+            &admin,
+            &json!({ "title": "瑞金出发" }),
+        )
+        .await;
+    assert!(resp.status().is_success(), "{}", json(resp).await);
+
+    let after = json(app.get_auth(&milestones, &token).await).await;
+    assert_eq!(after["items"][0]["title"], "瑞金出发", "{after}");
+}
+
 /// Two members of the demo campaign with 9,000 and 4,000 steps, on a board kept within
 /// `bound_ms` (settings adjusted further by `adjust`): the app, the board's path and the
 /// members' tokens.

@@ -133,6 +133,7 @@ pub async fn patch_station(
     let (id, seq) = path.into_inner();
     Ok(ok(&route_catalog::patch_station(
         &state.db,
+        &state.campaigns,
         &who,
         id,
         seq,
@@ -170,7 +171,7 @@ pub async fn create_cohort(
     slug: web::Path<String>,
     body: web::Json<CohortCreate>,
 ) -> ApiResult<HttpResponse> {
-    let created = cohorts::create(&state.db, &who, &slug, body.into_inner()).await?;
+    let created = cohorts::create(&state.db, &state.campaigns, &who, &slug, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -196,7 +197,13 @@ pub async fn import_cohorts(
 ) -> ApiResult<HttpResponse> {
     let limit = state.settings.limits.csv_body_bytes;
     Ok(ok(&cohorts::import_tree(
-        &state.db, &who, &slug, body, limit, q.dry_run,
+        &state.db,
+        &state.campaigns,
+        &who,
+        &slug,
+        body,
+        limit,
+        q.dry_run,
     )
     .await?))
 }
@@ -217,9 +224,15 @@ pub async fn patch_cohort(
     body: web::Json<CohortPatch>,
 ) -> ApiResult<HttpResponse> {
     let (slug, id) = path.into_inner();
-    Ok(ok(
-        &cohorts::update(&state.db, &who, &slug, id, body.into_inner()).await?
-    ))
+    Ok(ok(&cohorts::update(
+        &state.db,
+        &state.campaigns,
+        &who,
+        &slug,
+        id,
+        body.into_inner(),
+    )
+    .await?))
 }
 
 /// Deletes a cohort without members or child cohorts.
@@ -239,7 +252,7 @@ pub async fn delete_cohort(
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (slug, id) = path.into_inner();
-    cohorts::delete(&state.db, &who, &slug, id).await?;
+    cohorts::delete(&state.db, &state.campaigns, &who, &slug, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -127,6 +127,7 @@ pub async fn patch_campaign(
 ) -> ApiResult<HttpResponse> {
     Ok(ok(&campaigns::update(
         &state.db,
+        &state.campaigns,
         &who,
         &slug,
         body.into_inner(),
@@ -151,7 +152,7 @@ pub async fn activate_campaign(
     who: Organiser,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&campaigns::activate(&state.db, &who, &slug).await?))
+    Ok(ok(&campaigns::activate(&state.db, &state.campaigns, &who, &slug).await?))
 }
 
 /// Closes an active campaign (active → closed); results are frozen.
@@ -170,7 +171,7 @@ pub async fn close_campaign(
     who: Organiser,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&campaigns::close(&state.db, &who, &slug).await?))
+    Ok(ok(&campaigns::close(&state.db, &state.campaigns, &who, &slug).await?))
 }
 
 /// Suggests `steps_per_km` so the route is finished in the given days under the campaign's mode.

@@ -21,6 +21,7 @@ use crate::{
         campaigns::{self, CampaignStatus, StepSource},
         organisers, routes, step_days,
     },
+    services::campaigns::cache::CampaignCache,
     services::{
         admin::{access, audit},
         campaigns::route_documents::is_valid_slug,
@@ -456,9 +457,10 @@ pub async fn get(db: &impl ConnectionTrait, who: &Organiser, slug: &str) -> ApiR
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 409 `campaign_locked` / `campaign_closed`; 422 per field.
-#[tracing::instrument(skip(db, patch), fields(organiser = who.id, campaign = %slug))]
+#[tracing::instrument(skip(db, cache, patch), fields(organiser = who.id, campaign = %slug))]
 pub async fn update(
     db: &DatabaseConnection,
+    cache: &CampaignCache,
     who: &Organiser,
     slug: &str,
     patch: CampaignPatch,
@@ -529,6 +531,7 @@ pub async fn update(
     if !a.is_changed() {
         let out = view(&txn, before).await?;
         txn.commit().await?;
+        cache.forget_all();
         return Ok(out);
     }
     a.updated_at = Set(Utc::now());
@@ -555,6 +558,7 @@ pub async fn update(
     .await?;
     let out = view(&txn, after).await?;
     txn.commit().await?;
+    cache.forget_all();
     Ok(out)
 }
 
@@ -573,6 +577,7 @@ async fn recount_step_days(db: &impl ConnectionTrait, c: &campaigns::Model) -> A
 
 async fn transition(
     db: &DatabaseConnection,
+    cache: &CampaignCache,
     who: &Organiser,
     slug: &str,
     from: CampaignStatus,
@@ -605,6 +610,7 @@ async fn transition(
     .await?;
     let out = view(&txn, after).await?;
     txn.commit().await?;
+    cache.forget_all();
     Ok(out)
 }
 
@@ -612,10 +618,16 @@ async fn transition(
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 409 `invalid_transition`.
-#[tracing::instrument(skip(db), fields(organiser = who.id, campaign = %slug))]
-pub async fn activate(db: &DatabaseConnection, who: &Organiser, slug: &str) -> ApiResult<AdminCampaign> {
+#[tracing::instrument(skip(db, cache), fields(organiser = who.id, campaign = %slug))]
+pub async fn activate(
+    db: &DatabaseConnection,
+    cache: &CampaignCache,
+    who: &Organiser,
+    slug: &str,
+) -> ApiResult<AdminCampaign> {
     transition(
         db,
+        cache,
         who,
         slug,
         CampaignStatus::Draft,
@@ -629,10 +641,16 @@ pub async fn activate(db: &DatabaseConnection, who: &Organiser, slug: &str) -> A
 ///
 /// # Errors
 /// 404 `campaign_not_found`; 409 `invalid_transition`.
-#[tracing::instrument(skip(db), fields(organiser = who.id, campaign = %slug))]
-pub async fn close(db: &DatabaseConnection, who: &Organiser, slug: &str) -> ApiResult<AdminCampaign> {
+#[tracing::instrument(skip(db, cache), fields(organiser = who.id, campaign = %slug))]
+pub async fn close(
+    db: &DatabaseConnection,
+    cache: &CampaignCache,
+    who: &Organiser,
+    slug: &str,
+) -> ApiResult<AdminCampaign> {
     transition(
         db,
+        cache,
         who,
         slug,
         CampaignStatus::Active,

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::{
     http::error::{ApiError, ApiResult},
     models::{campaigns, cohorts, enrollments, roster_entries, unlocks},
+    services::campaigns::cache::CampaignCache,
     services::{
         admin::{
             access, audit,
@@ -155,9 +156,10 @@ pub async fn list(db: &impl ConnectionTrait, who: &Organiser, slug: &str) -> Api
 /// # Errors
 /// 404 `campaign_not_found` / `cohort_not_found` (parent); 409 `join_code_taken`,
 /// `cohort_exists`, `parent_has_members`; 422 per field.
-#[tracing::instrument(skip(db, body), fields(organiser = who.id, campaign = %slug))]
+#[tracing::instrument(skip(db, cache, body), fields(organiser = who.id, campaign = %slug))]
 pub async fn create(
     db: &DatabaseConnection,
+    cache: &CampaignCache,
     who: &Organiser,
     slug: &str,
     body: CohortCreate,
@@ -206,6 +208,7 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
+    cache.forget_all();
     Ok(created.into())
 }
 
@@ -221,9 +224,10 @@ async fn has_members(db: &impl ConnectionTrait, cohort_id: i32) -> ApiResult<boo
 ///
 /// # Errors
 /// 404 `campaign_not_found` / `cohort_not_found`; 409 `join_code_taken`, `cohort_exists`; 422 per field.
-#[tracing::instrument(skip(db, patch), fields(organiser = who.id, campaign = %slug))]
+#[tracing::instrument(skip(db, cache, patch), fields(organiser = who.id, campaign = %slug))]
 pub async fn update(
     db: &DatabaseConnection,
+    cache: &CampaignCache,
     who: &Organiser,
     slug: &str,
     id: i32,
@@ -299,6 +303,7 @@ pub async fn update(
         .await?;
     }
     txn.commit().await?;
+    cache.forget_all();
     Ok(after.into())
 }
 
@@ -306,8 +311,14 @@ pub async fn update(
 ///
 /// # Errors
 /// 404 `campaign_not_found` / `cohort_not_found`; 409 `cohort_not_empty`.
-#[tracing::instrument(skip(db), fields(organiser = who.id, campaign = %slug))]
-pub async fn delete(db: &DatabaseConnection, who: &Organiser, slug: &str, id: i32) -> ApiResult<()> {
+#[tracing::instrument(skip(db, cache), fields(organiser = who.id, campaign = %slug))]
+pub async fn delete(
+    db: &DatabaseConnection,
+    cache: &CampaignCache,
+    who: &Organiser,
+    slug: &str,
+    id: i32,
+) -> ApiResult<()> {
     let txn = crate::db::begin_write(db).await?;
     let campaign = access::require_campaign_access(&txn, who, slug).await?;
     let cohort = find_cohort(&txn, &campaign, id).await?;
@@ -334,6 +345,7 @@ pub async fn delete(db: &DatabaseConnection, who: &Organiser, slug: &str, id: i3
     )
     .await?;
     txn.commit().await?;
+    cache.forget_all();
     Ok(())
 }
 
@@ -362,9 +374,10 @@ pub fn split_path(path: &str) -> Option<Vec<String>> {
 /// 404 `campaign_not_found`; 422 `csv_header` / `csv_empty` / `csv_invalid` (lines with
 /// `invalid_path`, `invalid_join_code`, `join_code_taken`, `join_code_mismatch`,
 /// `wrong_columns`, …); 413 `body_too_large`.
-#[tracing::instrument(skip(db, body), fields(organiser = who.id, campaign = %slug))]
+#[tracing::instrument(skip(db, cache, body), fields(organiser = who.id, campaign = %slug))]
 pub async fn import_tree<S, E>(
     db: &DatabaseConnection,
+    cache: &CampaignCache,
     who: &Organiser,
     slug: &str,
     body: S,
@@ -494,6 +507,7 @@ where
         .await?;
     }
     txn.commit().await?;
+    cache.forget_all();
     Ok(report)
 }
 

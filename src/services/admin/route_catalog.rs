@@ -21,6 +21,7 @@ use crate::{
     },
     http::error::{ApiError, ApiResult},
     models::{campaigns, routes, stations},
+    services::campaigns::cache::CampaignCache,
     services::{
         admin::{
             access, audit,
@@ -423,9 +424,10 @@ fn check_image_url(url: Option<&str>) -> ApiResult<()> {
 /// # Errors
 /// 404 `route_not_found` / `station_not_found`; 403 `route_shared`; 409 `route_in_use`;
 /// 422 per field.
-#[tracing::instrument(skip(db, patch), fields(organiser = who.id, route = id, seq))]
+#[tracing::instrument(skip(db, cache, patch), fields(organiser = who.id, route = id, seq))]
 pub async fn patch_station(
     db: &DatabaseConnection,
+    cache: &CampaignCache,
     who: &Organiser,
     id: i32,
     seq: i32,
@@ -527,5 +529,6 @@ pub async fn patch_station(
         .await?;
     }
     txn.commit().await?;
+    cache.forget_all();
     Ok(after.into())
 }

@@ -1,8 +1,9 @@
 //! Campaign contexts (the campaign row, its route's stations, zone, window, mode) held for a
 //! moment. Every upload and every participant screen needs one; reading it costs three
-//! queries. An entry lives `cache.campaign_ttl_ms`; any organiser write in this process
-//! (`forget_all`, called by a middleware after every non-GET `/api/v1/admin` request)
-//! empties the cache at once, so only writes made by another process — a second instance,
+//! queries. An entry lives `cache.campaign_ttl_ms`; an organiser's write that changes a
+//! context (a campaign's settings or status, its cohort tree, a station of its route) empties
+//! the cache at once after its commit (`forget_all`, called by the writing service in
+//! `services::admin`), so only writes made by another process — a second instance,
 //! the CLI — may take up to the TTL (plus one reload) to be seen. A generation number keeps a
 //! context read before such a write from being stored after it. When an entry expires, one
 //! request reloads it while the others go on with it: under load, a TTL expiring would
