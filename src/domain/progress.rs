@@ -3,6 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
+use sea_orm::sea_query::SimpleExpr;
+
+use super::step_day::DayDelta;
 
 /// A station's place on the route.
 ///
@@ -163,6 +166,29 @@ pub fn diff_unlocks(stored: &[(i32, NaiveDate)], computed: &[(i32, NaiveDate)]) 
         .filter(|seq| !computed_map.contains_key(seq))
         .collect();
     diff
+}
+
+/// True when changes may move the `reached_on` of a station already reached, whose latest
+/// is `last_reached_on`: a change on an earlier day, or steps taken away (a voided day) on
+/// that very day. Growth on or after that day can only reach further stations, which the
+/// callers detect by counting.
+pub fn may_shift(changes: &[DayDelta], last_reached_on: Option<NaiveDate>) -> bool {
+    last_reached_on.is_some_and(|l| changes.iter().any(|d| d.day < l || (d.day == l && d.counted < 0)))
+}
+
+/// [`may_shift`] as SQL against a `last_reached_on` column or value (NULL: nothing reached,
+/// so nothing to shift); `None` without changes.
+pub fn may_shift_sql(changes: &[DayDelta], last_reached_on: SimpleExpr) -> Option<SimpleExpr> {
+    // Imported here only: its methods would shadow integers' `min` and `max` in this file.
+    use sea_orm::sea_query::ExprTrait as _;
+    let earliest = changes.iter().map(|d| d.day).min()?;
+    let lowered: Vec<NaiveDate> = changes.iter().filter(|d| d.counted < 0).map(|d| d.day).collect();
+    let earlier = last_reached_on.clone().gt(earliest);
+    Some(if lowered.is_empty() {
+        earlier
+    } else {
+        earlier.or(last_reached_on.is_in(lowered))
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The named states the game stores as text: a campaign's status, where a day's steps came
-//! from, whose unlock a row is. Each is an enum in Rust and its stable name in the database
+//! The named states the game stores as text: a campaign's status, an enrollment's, where a
+//! day's steps came from, whose unlock a row is. Each is an enum in Rust and its stable name in the database
 //! and the API (the sea-orm `string_value`); a name that is none of them fails where it is
 //! read instead of travelling on as a string.
 
@@ -36,6 +36,35 @@ impl CampaignStatus {
 }
 
 impl std::fmt::Display for CampaignStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a participant takes part in a campaign: ranked and uploading, or suspended by an
+/// organiser (with a reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "suspended")]
+    Suspended,
+}
+
+impl EnrollmentStatus {
+    /// The stable name (database, API, exports).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+}
+
+impl std::fmt::Display for EnrollmentStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }

@@ -105,7 +105,7 @@ use crate::{http::error, routes, services};
         services::steps::ingest::StepDayInput,
         services::steps::ingest::WerunUpload,
         services::steps::ingest::UploadAnswer,
-        services::steps::ingest::AcceptedDay,
+        services::steps::store::AcceptedDay,
         services::steps::ingest::RejectedDay,
         services::progress::UnlockedStation,
         services::progress::PositionView,

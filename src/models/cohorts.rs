@@ -4,6 +4,8 @@ use chrono::Utc;
 use rand::Rng;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use crate::domain::names::JoinCode;
+
 pub use super::entities::cohorts::*;
 
 /// Join-code alphabet without look-alikes (no 0/O, 1/I/L), so codes survive being read aloud.
@@ -19,11 +21,6 @@ pub fn generate_join_code() -> String {
         .collect()
 }
 
-/// Normalises a join code as typed by a person: trimmed, upper case.
-pub fn normalise_join_code(code: &str) -> String {
-    code.trim().to_uppercase()
-}
-
 impl Model {
     /// Finds a cohort of a campaign by join code (case-insensitive).
     ///
@@ -32,7 +29,7 @@ impl Model {
     pub async fn find_by_code(db: &impl ConnectionTrait, campaign_id: i32, code: &str) -> Result<Option<Model>, DbErr> {
         Entity::find()
             .filter(Column::CampaignId.eq(campaign_id))
-            .filter(Column::JoinCode.eq(normalise_join_code(code)))
+            .filter(Column::JoinCode.eq(JoinCode::normalise(code)))
             .one(db)
             .await
     }
@@ -112,7 +109,7 @@ impl Model {
         };
         let depth = parent.map_or(0, |p| p.depth + 1);
         let code = match join_code {
-            Some(c) => normalise_join_code(c),
+            Some(c) => JoinCode::normalise(c),
             None => loop {
                 let candidate = generate_join_code();
                 if Self::find_by_code(db, campaign_id, &candidate).await?.is_none() {

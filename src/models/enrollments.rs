@@ -5,9 +5,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set
 
 pub use super::entities::enrollments::*;
 
-/// Enrollment states: ranked and uploading, or suspended by an organiser (with a reason).
-pub const ACTIVE: &str = "active";
-pub const SUSPENDED: &str = "suspended";
+pub use crate::domain::states::EnrollmentStatus;
 
 /// A new, active enrollment with empty totals.
 pub fn new_active(campaign_id: i32, participant_id: i32, cohort_id: Option<i32>, now: DateTime<Utc>) -> ActiveModel {
@@ -15,7 +13,7 @@ pub fn new_active(campaign_id: i32, participant_id: i32, cohort_id: Option<i32>,
         campaign_id: Set(campaign_id),
         participant_id: Set(participant_id),
         cohort_id: Set(cohort_id),
-        status: Set(ACTIVE.to_owned()),
+        status: Set(EnrollmentStatus::Active),
         suspend_reason: Set(None),
         total_steps: Set(0),
         total_counted: Set(0),

@@ -390,7 +390,7 @@ async fn ranking_among_100k_stays_cheap() {
                     campaign_id: Set(campaign.id),
                     participant_id: Set(*id),
                     cohort_id: Set(Some(class)),
-                    status: Set("active".to_owned()),
+                    status: Set(enrollments::EnrollmentStatus::Active),
                     total_steps: Set(counted),
                     total_counted: Set(counted),
                     days_active: Set(1),

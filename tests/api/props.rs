@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
 use longmarch::services::{
-    progress::{CampaignCtx, CohortDates, Shared, refresh_stale_cohorts},
-    steps::{ingest, review},
+    progress::{CampaignCtx, CohortDates, refresh_stale_cohorts},
+    steps::{review, store},
 };
 use proptest::prelude::*;
 use sea_orm::EntityTrait;
@@ -47,13 +47,16 @@ async fn apply(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: CohortDate
     let ctx = demo_ctx(app).await;
     let mut reported = 0;
     for upload in uploads {
-        let outcome = ingest::ingest(
+        let good = good_of(upload);
+        let outcome = store::store_alone(
             &app.db,
-            &ctx,
-            ids[upload.0],
-            &good_of(upload),
-            ingest::StepSource::Manual,
-            dates,
+            store::ToStore {
+                ctx: &ctx,
+                participant_id: ids[upload.0],
+                good: &good,
+                source: store::StepSource::Manual,
+                dates,
+            },
         )
         .await
         .expect("ingest");
@@ -78,25 +81,21 @@ async fn apply_together(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: C
         let (batch, tail) = rest.split_at((*size).min(rest.len()));
         rest = tail;
         let txn = longmarch::db::begin_write(&app.db).await.expect("begin");
-        let mut shared = Shared::default();
         let goods: Vec<_> = batch.iter().map(good_of).collect();
         let to_store: Vec<_> = batch
             .iter()
             .zip(&goods)
-            .map(|(upload, good)| ingest::ToStore {
+            .map(|(upload, good)| store::ToStore {
                 ctx: &ctx,
                 participant_id: ids[upload.0],
                 good,
-                source: ingest::StepSource::Manual,
+                source: store::StepSource::Manual,
                 dates,
             })
             .collect();
-        let stored = ingest::store_together(&txn, &to_store, &mut shared)
-            .await
-            .expect("store");
-        let written = shared.write(&txn, chrono::Utc::now()).await.expect("write");
+        let outcomes = store::store(&txn, &to_store).await.expect("store");
         txn.commit().await.expect("commit");
-        for outcome in ingest::finish_all(stored, &written) {
+        for outcome in outcomes {
             reported += outcome.expect("outcome").newly.len();
         }
     }

@@ -2,12 +2,15 @@
 //! built beside the rule in `domain/`; here both run on the same cases, on the database this
 //! run tests, and must agree.
 
-use longmarch::domain::conversion::{
-    ProgressMode, cohort_metres, cohort_metres_sql, counted, counted_sql, metres, metres_sql,
+use chrono::NaiveDate;
+use longmarch::domain::{
+    conversion::{ProgressMode, cohort_metres, cohort_metres_sql, counted, counted_sql, metres, metres_sql},
+    progress::{may_shift, may_shift_sql},
+    step_day::DayDelta,
 };
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection,
-    sea_query::{Alias, Expr, Query, SimpleExpr},
+    sea_query::{Alias, CaseStatement, Expr, Query, SimpleExpr},
 };
 
 use crate::helpers::TestDatabase;
@@ -70,4 +73,47 @@ async fn metres_in_sql_are_metres_in_rust_in_every_mode() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn may_shift_in_sql_is_may_shift_in_rust() {
+    let (_database, db) = connect().await;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 10, d).expect("date");
+    let change = |d: u32, counted: i64| DayDelta {
+        day: day(d),
+        counted,
+        steps: counted,
+        active: 0,
+    };
+    let cases: [&[DayDelta]; 7] = [
+        &[change(5, 3_000)],
+        &[change(5, -3_000)],
+        &[change(3, 1_000), change(7, 2_000)],
+        &[change(6, 0), change(9, 500)],
+        &[change(5, 0)],
+        &[change(4, -10), change(5, 10)],
+        &[change(8, -1_000), change(2, 4_000)],
+    ];
+    for changes in cases {
+        for last in [
+            None,
+            Some(day(1)),
+            Some(day(3)),
+            Some(day(5)),
+            Some(day(8)),
+            Some(day(30)),
+        ] {
+            let fragment = may_shift_sql(changes, Expr::val(last)).expect("changes");
+            let sql = eval(
+                &db,
+                CaseStatement::new()
+                    .case(fragment, Expr::val(1_i64))
+                    .finally(Expr::val(0_i64))
+                    .into(),
+            )
+            .await;
+            assert_eq!(sql == 1, may_shift(changes, last), "may_shift({changes:?}, {last:?})");
+        }
+    }
+    assert!(may_shift_sql(&[], Expr::val(Some(day(5)))).is_none());
 }

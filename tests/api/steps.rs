@@ -343,7 +343,7 @@ async fn closed_campaigns_and_suspended_participants_take_no_uploads() {
     let token = member(&app, "o_closed", "DEMO01").await;
     let e = enrollments::Entity::find().one(&app.db).await.expect("q").expect("e");
     let mut active = e.into_active_model();
-    active.status = Set("suspended".to_owned());
+    active.status = Set(enrollments::EnrollmentStatus::Suspended);
     active.suspend_reason = Set(Some("步数异常".to_owned()));
     active.update(&app.db).await.expect("suspend");
     let resp = app
@@ -703,7 +703,7 @@ async fn fifty_concurrent_uploads_of_one_day_leave_the_maximum_and_each_unlock_o
 async fn a_replayed_upload_stores_nothing_and_says_so() {
     use longmarch::services::{
         progress::{CampaignCtx, CohortDates},
-        steps::ingest,
+        steps::store,
     };
     use std::collections::BTreeMap;
     let app = spawn_app().await;
@@ -717,13 +717,15 @@ async fn a_replayed_upload_stores_nothing_and_says_so() {
         let good = BTreeMap::from([(today(), steps)]);
         let (db, ctx) = (app.db.clone(), ctx.clone());
         async move {
-            ingest::ingest(
+            store::store_alone(
                 &db,
-                &ctx,
-                e.participant_id,
-                &good,
-                ingest::StepSource::Manual,
-                CohortDates::Now,
+                store::ToStore {
+                    ctx: &ctx,
+                    participant_id: e.participant_id,
+                    good: &good,
+                    source: store::StepSource::Manual,
+                    dates: CohortDates::Now,
+                },
             )
             .await
             .expect("ingest")

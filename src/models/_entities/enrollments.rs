@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::states::EnrollmentStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "enrollments")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub campaign_id: i32,
     pub participant_id: i32,
     pub cohort_id: Option<i32>,
-    pub status: String,
+    pub status: EnrollmentStatus,
     pub suspend_reason: Option<String>,
     pub total_steps: i64,
     pub total_counted: i64,

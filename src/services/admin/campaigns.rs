@@ -11,6 +11,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
+    domain::names::Slug,
     domain::{
         conversion::{self, ProgressMode},
         days::parse_local_day,
@@ -24,7 +25,6 @@ use crate::{
     services::campaigns::cache::CampaignCache,
     services::{
         admin::{access, audit},
-        campaigns::route_documents::is_valid_slug,
         identity::Organiser,
         progress,
     },
@@ -344,13 +344,9 @@ fn check_caps(cap: i32, flag: i32) -> ApiResult<()> {
 /// 422 `validation_failed` naming the field at fault; 409 `slug_taken`.
 #[tracing::instrument(skip(db, body), fields(organiser = who.id, campaign = %body.slug))]
 pub async fn create(db: &DatabaseConnection, who: &Organiser, body: CampaignCreate) -> ApiResult<AdminCampaign> {
-    let slug = body.slug.trim().to_owned();
-    if !is_valid_slug(&slug) {
-        return Err(ApiError::invalid_field(
-            "slug",
-            "use 2–64 lowercase letters, digits and hyphens (not at either end)",
-        ));
-    }
+    let slug = Slug::parse(body.slug.trim())
+        .ok_or_else(|| ApiError::invalid_field("slug", Slug::RULE))?
+        .into_string();
     let title = parse_title(&body.title)?;
     let description = parse_description(&body.description)?;
     let timezone = parse_timezone(&body.timezone)?;

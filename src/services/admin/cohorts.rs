@@ -14,6 +14,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{
+    domain::names::JoinCode,
     http::error::{ApiError, ApiResult},
     models::{campaigns, cohorts, enrollments, roster_entries, unlocks},
     services::campaigns::cache::CampaignCache,
@@ -98,19 +99,14 @@ pub fn parse_cohort_name(raw: &str) -> ApiResult<String> {
     Ok(n.to_owned())
 }
 
-/// Validates and normalises a join code: 3–16 letters, digits or hyphens, upper-cased.
+/// A join code as an organiser typed it, normalised (see `domain::names::JoinCode`).
 ///
 /// # Errors
 /// 422 naming `join_code`.
 pub fn parse_join_code(raw: &str) -> ApiResult<String> {
-    let c = cohorts::normalise_join_code(raw);
-    if !(3..=16).contains(&c.len()) || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
-        return Err(ApiError::invalid_field(
-            "join_code",
-            "use 3–16 letters, digits or hyphens",
-        ));
-    }
-    Ok(c)
+    JoinCode::parse(raw)
+        .map(JoinCode::into_string)
+        .ok_or_else(|| ApiError::invalid_field("join_code", JoinCode::RULE))
 }
 
 async fn code_taken(db: &impl ConnectionTrait, campaign_id: i32, code: &str, except: Option<i32>) -> ApiResult<bool> {

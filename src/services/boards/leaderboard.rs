@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
+    domain::states::EnrollmentStatus,
     domain::{
         days::parse_local_day,
         paging::{Count, PageRequest},
@@ -93,7 +94,7 @@ pub struct Audience {
 pub struct Me {
     pub id: i32,
     pub participant_id: i32,
-    pub status: String,
+    pub status: EnrollmentStatus,
     pub total_counted: i64,
     pub last_reached_on: Option<NaiveDate>,
 }
@@ -103,7 +104,7 @@ impl From<&enrollments::Model> for Me {
         Self {
             id: e.id,
             participant_id: e.participant_id,
-            status: e.status.clone(),
+            status: e.status,
             total_counted: e.total_counted,
             last_reached_on: e.last_reached_on,
         }
@@ -115,7 +116,7 @@ impl From<&BoardRow> for Me {
         Self {
             id: r.enrollment_id,
             participant_id: r.participant_id,
-            status: r.status.clone(),
+            status: r.status,
             total_counted: r.total_counted,
             last_reached_on: r.last_reached_on,
         }
@@ -293,7 +294,7 @@ impl Scope {
     fn base(&self) -> Select<enrollments::Entity> {
         let mut q = enrollments::Entity::find()
             .filter(enrollments::Column::CampaignId.eq(self.campaign_id))
-            .filter(enrollments::Column::Status.eq(enrollments::ACTIVE));
+            .filter(enrollments::Column::Status.eq(enrollments::EnrollmentStatus::Active));
         if let Some(ids) = &self.cohorts {
             q = q.filter(enrollments::Column::CohortId.is_in(ids.iter().copied()));
         }
@@ -457,7 +458,7 @@ pub async fn unranked_after(
 ) -> ApiResult<Vec<BoardRow>> {
     let q = enrollments::Entity::find()
         .filter(enrollments::Column::CampaignId.eq(campaign_id))
-        .filter(enrollments::Column::Status.ne(enrollments::ACTIVE))
+        .filter(enrollments::Column::Status.ne(enrollments::EnrollmentStatus::Active))
         .filter(enrollments::Column::Id.gt(after_id));
     let score = Expr::col((enrollments::Entity, enrollments::Column::TotalCounted));
     Ok(with_row_columns(q, score)
@@ -481,7 +482,7 @@ pub struct BoardRow {
     pub last_reached_on: Option<NaiveDate>,
     pub finished_on: Option<NaiveDate>,
     pub days_active: i32,
-    pub status: String,
+    pub status: EnrollmentStatus,
     pub display_name: String,
     pub student_no: Option<String>,
     pub cohort_name: Option<String>,
@@ -725,7 +726,7 @@ pub async fn my_rank(db: &DatabaseConnection, boards: &BoardCache, audience: &Au
         .me
         .as_ref()
         .ok_or_else(|| ApiError::forbidden("participant_only", "Only a participant has a rank."))?;
-    if me.status != enrollments::ACTIVE {
+    if me.status != enrollments::EnrollmentStatus::Active {
         return Err(ApiError::forbidden(
             "participant_suspended",
             "Suspended participants are not ranked.",

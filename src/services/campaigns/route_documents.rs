@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    domain::geo::{Coordinates, CoordinatesError},
+    domain::{
+        geo::{Coordinates, CoordinatesError},
+        names::Slug,
+    },
     http::error::{ApiError, ApiResult},
     models::{routes, stations},
 };
@@ -68,16 +71,6 @@ pub fn invalid_coordinates(at: &str, e: CoordinatesError) -> ApiError {
     }
 }
 
-/// True for slugs of 2–64 characters: lowercase ASCII letters, digits and inner hyphens.
-pub fn is_valid_slug(slug: &str) -> bool {
-    (2..=64).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-')
-}
-
 impl RouteDoc {
     /// Checks the rules of a route: valid slug and name, 2–200 stations, unique `seq`,
     /// strictly increasing non-negative metres in `seq` order, named stations, coordinates
@@ -86,11 +79,8 @@ impl RouteDoc {
     /// # Errors
     /// 422 naming the first field at fault (`invalid_coordinates` for coordinates).
     pub fn validate(&mut self) -> ApiResult<()> {
-        if !is_valid_slug(&self.slug) {
-            return Err(ApiError::invalid_field(
-                "slug",
-                "use 2–64 lowercase letters, digits and hyphens",
-            ));
+        if Slug::parse(&self.slug).is_none() {
+            return Err(ApiError::invalid_field("slug", Slug::RULE));
         }
         if self.name.trim().is_empty() || self.name.chars().count() > 100 {
             return Err(ApiError::invalid_field("name", "must be 1–100 characters"));

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    domain::states::EnrollmentStatus,
     http::error::{ApiError, ApiResult, is_unique_violation},
     models::{campaigns, cohorts, enrollments, organisers, participants},
     services::{
@@ -108,7 +109,7 @@ pub struct EnrollmentView {
     pub campaign_title: String,
     pub cohort: Option<CohortRef>,
     /// `active` or `suspended`.
-    pub status: String,
+    pub status: EnrollmentStatus,
     /// Why the participant was suspended, when they are.
     pub suspend_reason: Option<String>,
     pub joined_at: DateTime<Utc>,
@@ -369,7 +370,7 @@ pub(crate) async fn enrollment_view(db: &impl ConnectionTrait, e: &enrollments::
         campaign: c.slug,
         campaign_title: c.title,
         cohort,
-        status: e.status.clone(),
+        status: e.status,
         suspend_reason: e.suspend_reason.clone(),
         joined_at: e.joined_at,
     })

@@ -26,7 +26,8 @@ use crate::{
         cohort_tree,
         conversion::{self, ProgressMode},
         days::DayWindow,
-        progress::{StationMark, diff_unlocks, position, reached_on},
+        progress::{StationMark, diff_unlocks, may_shift, position, reached_on},
+        step_day::DayDelta,
     },
     http::error::ApiResult,
     models::{campaign_days, campaigns, cohort_days, cohorts, enrollments, routes, stations, step_days, unlocks},
@@ -270,11 +271,22 @@ pub async fn chain_of(db: &impl ConnectionTrait, cohort_id: Option<i32>) -> ApiR
     }
 }
 
-/// Re-derives a cohort's metres and (in cohort modes) unlocks from its stored totals and
-/// per-day series. `force` skips the shortcut that avoids reading the series when nothing
-/// can have changed; `deferred` leaves a change that can only move dates to
-/// [`refresh_stale_cohorts`] (the caller has marked the cohort). Returns newly inserted
-/// unlocks.
+/// When [`refresh_cohort`] reads a cohort's per-day series to re-derive its stations and
+/// their dates (it always re-derives its metres).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rederive {
+    /// Always: what every day of the series is worth changed (a member joined a
+    /// `cohort_mean` cohort).
+    Always,
+    /// When `changes` crossed or lost a station, or may move a date already stored.
+    WhenMoved,
+    /// When `changes` crossed or lost a station; a change that can only move dates is left
+    /// to [`refresh_stale_cohorts`] (the caller has marked the cohort stale).
+    WhenCrossed,
+}
+
+/// Re-derives a cohort's metres and (in cohort modes) unlocks from its stored totals and,
+/// as `rederive` says, its per-day series. Returns newly inserted unlocks.
 ///
 /// # Errors
 /// On database failure.
@@ -283,8 +295,7 @@ pub async fn refresh_cohort(
     ctx: &CampaignCtx,
     cohort: &cohorts::Model,
     changes: &[DayDelta],
-    force: bool,
-    deferred: bool,
+    rederive: Rederive,
     now: DateTime<Utc>,
 ) -> ApiResult<(cohorts::Model, Vec<(i32, NaiveDate)>)> {
     let metres = ctx.cohort_metres(cohort.total_counted, i64::from(cohort.member_count));
@@ -299,8 +310,12 @@ pub async fn refresh_cohort(
         // With a day series, the start station counts as reached: `reached_now` and `stored`
         // differ exactly when a station was crossed (or lost) since the last sync.
         let crossed = reached_now != stored || (stored == 0 && !changes.is_empty());
-        let shifted = may_shift(changes, cohort.last_reached_on);
-        if force || crossed || (shifted && !deferred) {
+        let read_series = match rederive {
+            Rederive::Always => true,
+            Rederive::WhenMoved => crossed || may_shift(changes, cohort.last_reached_on),
+            Rederive::WhenCrossed => crossed,
+        };
+        if read_series {
             let days = cohort_days::Entity::find()
                 .filter(cohort_days::Column::CohortId.eq(cohort.id))
                 .all(db)
@@ -534,33 +549,19 @@ pub async fn on_member_joined(
         .filter(cohorts::Column::Id.is_in(chain.clone()))
         .exec_with_returning(db)
         .await?;
-    let force = ctx.mode == ProgressMode::CohortMean;
+    let rederive = if ctx.mode == ProgressMode::CohortMean {
+        Rederive::Always
+    } else {
+        Rederive::WhenMoved
+    };
     for id in chain {
         let fresh = rows
             .iter()
             .find(|c| c.id == id)
             .ok_or_else(|| anyhow::anyhow!("cohort {id} vanished"))?;
-        refresh_cohort(db, &ctx, fresh, &[], force, false, now).await?;
+        refresh_cohort(db, &ctx, fresh, &[], rederive, now).await?;
     }
     Ok(())
-}
-
-/// True when changes may move the `reached_on` of a station already reached, whose latest
-/// is `last_reached_on`: a change on an earlier day, or steps taken away (a voided day) on
-/// that very day. Growth on or after that day can only reach further stations, which the
-/// callers detect by counting.
-fn may_shift(changes: &[DayDelta], last_reached_on: Option<NaiveDate>) -> bool {
-    last_reached_on.is_some_and(|l| changes.iter().any(|d| d.day < l || (d.day == l && d.counted < 0)))
-}
-
-/// One day's change to a participant's stored steps.
-#[derive(Debug, Clone, Copy)]
-pub struct DayDelta {
-    pub day: NaiveDate,
-    pub counted: i64,
-    pub steps: i64,
-    /// +1 when the day went from no counted steps to some, -1 for the reverse.
-    pub active: i32,
 }
 
 /// What [`apply_deltas`] leaves behind.
@@ -661,21 +662,20 @@ pub async fn write_totals<'o>(
     owns: impl IntoIterator<Item = &'o Own>,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
-    type Row = (i32, i64, i64, i32, i64, i32, Option<NaiveDate>, Option<NaiveDate>);
-    let rows: Vec<Row> = owns
+    let rows: Vec<TotalsRow> = owns
         .into_iter()
         .map(|own| {
             let e = &own.enrollment;
-            (
-                e.id,
-                e.total_steps,
-                e.total_counted,
-                e.days_active,
-                e.metres,
-                e.stations_reached,
-                e.last_reached_on,
-                e.finished_on,
-            )
+            TotalsRow {
+                id: e.id,
+                total_steps: e.total_steps,
+                total_counted: e.total_counted,
+                days_active: e.days_active,
+                metres: e.metres,
+                stations_reached: e.stations_reached,
+                last_reached_on: e.last_reached_on,
+                finished_on: e.finished_on,
+            }
         })
         .collect();
     if rows.is_empty() {
@@ -684,17 +684,20 @@ pub async fn write_totals<'o>(
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "UPDATE enrollments AS e SET total_steps = (r->>1)::bigint, total_counted = (r->>2)::bigint, \
-             days_active = (r->>3)::integer, metres = (r->>4)::bigint, stations_reached = (r->>5)::integer, \
-             last_reached_on = (r->>6)::date, finished_on = (r->>7)::date, updated_at = $2 \
-             FROM jsonb_array_elements($1::jsonb) AS r WHERE e.id = (r->>0)::integer"
+            "UPDATE enrollments AS e SET total_steps = (r->>'total_steps')::bigint, \
+             total_counted = (r->>'total_counted')::bigint, days_active = (r->>'days_active')::integer, \
+             metres = (r->>'metres')::bigint, stations_reached = (r->>'stations_reached')::integer, \
+             last_reached_on = (r->>'last_reached_on')::date, finished_on = (r->>'finished_on')::date, \
+             updated_at = $2 FROM jsonb_array_elements($1::jsonb) AS r WHERE e.id = (r->>'id')::integer"
         }
         _ => {
-            "UPDATE enrollments SET total_steps = json_extract(r.value, '$[1]'), \
-             total_counted = json_extract(r.value, '$[2]'), days_active = json_extract(r.value, '$[3]'), \
-             metres = json_extract(r.value, '$[4]'), stations_reached = json_extract(r.value, '$[5]'), \
-             last_reached_on = json_extract(r.value, '$[6]'), finished_on = json_extract(r.value, '$[7]'), \
-             updated_at = ?2 FROM json_each(?1) AS r WHERE enrollments.id = json_extract(r.value, '$[0]')"
+            "UPDATE enrollments SET total_steps = json_extract(r.value, '$.total_steps'), \
+             total_counted = json_extract(r.value, '$.total_counted'), \
+             days_active = json_extract(r.value, '$.days_active'), metres = json_extract(r.value, '$.metres'), \
+             stations_reached = json_extract(r.value, '$.stations_reached'), \
+             last_reached_on = json_extract(r.value, '$.last_reached_on'), \
+             finished_on = json_extract(r.value, '$.finished_on'), updated_at = ?2 \
+             FROM json_each(?1) AS r WHERE enrollments.id = json_extract(r.value, '$.id')"
         }
     };
     let json = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;
@@ -709,6 +712,19 @@ pub async fn write_totals<'o>(
         return Err(anyhow::anyhow!("{} of {} enrollments were written", result.rows_affected(), rows.len()).into());
     }
     Ok(())
+}
+
+/// An enrollment's totals as `write_totals` sends them to the database.
+#[derive(Serialize)]
+struct TotalsRow {
+    id: i32,
+    total_steps: i64,
+    total_counted: i64,
+    days_active: i32,
+    metres: i64,
+    stations_reached: i32,
+    last_reached_on: Option<NaiveDate>,
+    finished_on: Option<NaiveDate>,
 }
 
 /// Applies per-day deltas of one participant to their own totals and unlocks, and adds

@@ -21,7 +21,8 @@ use sea_orm::{
     sea_query::{CaseStatement, Expr, ExprTrait, LockType, OnConflict, SimpleExpr},
 };
 
-use super::{CampaignCtx, CohortDates, DayDelta, refresh_cohort};
+use super::{CampaignCtx, CohortDates, Rederive, refresh_cohort};
+use crate::domain::{progress::may_shift_sql, step_day::DayDelta};
 use crate::{
     http::error::ApiResult,
     models::{campaign_days, cohorts},
@@ -183,7 +184,12 @@ impl CampaignShare<'_> {
                 .iter()
                 .find(|c| c.id == *id)
                 .ok_or_else(|| anyhow::anyhow!("cohort {id} vanished"))?;
-            let updated = refresh_cohort(db, ctx, fresh, &cohort.changes, false, marked(cohort), now).await?;
+            let rederive = if marked(cohort) {
+                Rederive::WhenCrossed
+            } else {
+                Rederive::WhenMoved
+            };
+            let updated = refresh_cohort(db, ctx, fresh, &cohort.changes, rederive, now).await?;
             written.cohorts.insert(*id, updated);
         }
         upsert_campaign_days(db, ctx.campaign.id, &self.days).await
@@ -238,19 +244,11 @@ fn padded<T: Copy>(items: &[T]) -> impl Iterator<Item = T> + '_ {
 }
 
 /// `reached_dates_stale` after each cohort's changes, as SQL for the cohorts' UPDATE: set
-/// when they may move a date already stored (exactly [`super::may_shift`] against the row's
+/// when they may move a date already stored (`domain::progress::may_shift_sql` against the row's
 /// `last_reached_on`), kept otherwise. `all` says every cohort of the statement is marked,
 /// which with the same changes for each needs no condition on the id.
 fn stale_mark(marked: &[&(&i32, &CohortShare)], all: bool) -> Option<SimpleExpr> {
-    let shifts = |changes: &[DayDelta]| {
-        let earliest = changes.iter().map(|d| d.day).min()?;
-        let lowered: Vec<NaiveDate> = changes.iter().filter(|d| d.counted < 0).map(|d| d.day).collect();
-        let mut shifts = Expr::col(cohorts::Column::LastReachedOn).gt(earliest);
-        if !lowered.is_empty() {
-            shifts = shifts.or(Expr::col(cohorts::Column::LastReachedOn).is_in(lowered));
-        }
-        Some(shifts)
-    };
+    let shifts = |changes: &[DayDelta]| may_shift_sql(changes, Expr::col(cohorts::Column::LastReachedOn));
     let (_, first) = marked.first()?;
     let same = all
         && marked.iter().all(|(_, c)| {
@@ -277,13 +275,18 @@ fn stale_mark(marked: &[&(&i32, &CohortShare)], all: bool) -> Option<SimpleExpr>
 /// `VALUES` list would be a new statement text for every count, each prepared and cached
 /// by every pooled connection (on SQLite megabytes apiece).
 async fn upsert_cohort_days(db: &impl ConnectionTrait, cohorts: &BTreeMap<i32, CohortShare>) -> ApiResult<()> {
-    let rows: Vec<(i32, NaiveDate, i64, i32)> = cohorts
+    let rows: Vec<CohortDayRow> = cohorts
         .iter()
         .flat_map(|(&cohort_id, cohort)| {
             cohort
                 .days
                 .iter()
-                .map(move |(&day, &(counted, active))| (cohort_id, day, counted, active))
+                .map(move |(&day, &(counted, active_members))| CohortDayRow {
+                    cohort_id,
+                    day,
+                    counted,
+                    active_members,
+                })
         })
         .collect();
     if rows.is_empty() {
@@ -292,13 +295,13 @@ async fn upsert_cohort_days(db: &impl ConnectionTrait, cohorts: &BTreeMap<i32, C
     let backend = db.get_database_backend();
     let rows_of = match backend {
         DbBackend::Postgres => {
-            "SELECT (r->>0)::integer, (r->>1)::date, (r->>2)::bigint, (r->>3)::integer \
-             FROM jsonb_array_elements($1::jsonb) AS r"
+            "SELECT (r->>'cohort_id')::integer, (r->>'day')::date, (r->>'counted')::bigint, \
+             (r->>'active_members')::integer FROM jsonb_array_elements($1::jsonb) AS r"
         }
         // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
         _ => {
-            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-             json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?) WHERE true"
+            "SELECT json_extract(value, '$.cohort_id'), json_extract(value, '$.day'), \
+             json_extract(value, '$.counted'), json_extract(value, '$.active_members') FROM json_each(?) WHERE true"
         }
     };
     let sql = format!(
@@ -311,6 +314,15 @@ async fn upsert_cohort_days(db: &impl ConnectionTrait, cohorts: &BTreeMap<i32, C
     db.execute_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
         .await?;
     Ok(())
+}
+
+/// A cohort's day as `upsert_cohort_days` sends it to the database.
+#[derive(serde::Serialize)]
+struct CohortDayRow {
+    cohort_id: i32,
+    day: NaiveDate,
+    counted: i64,
+    active_members: i32,
 }
 
 /// Adds the gathered days to the campaign's per-day rows, in one statement.

@@ -148,7 +148,7 @@ impl Export {
             cell(&r.display_name),
             cell(r.student_no.as_deref().unwrap_or_default()),
             cell(r.cohort_path.as_deref().unwrap_or_default()),
-            r.status.clone(),
+            r.status.as_str().to_owned(),
             r.total_counted.to_string(),
             r.total_steps.to_string(),
             format!("{:.3}", km(r.metres)),

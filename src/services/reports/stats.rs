@@ -87,7 +87,7 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
     let of_campaign = || enrollments::Entity::find().filter(enrollments::Column::CampaignId.eq(cid));
     let enrolled = of_campaign().count(db).await?;
     let suspended = of_campaign()
-        .filter(enrollments::Column::Status.ne(enrollments::ACTIVE))
+        .filter(enrollments::Column::Status.ne(enrollments::EnrollmentStatus::Active))
         .count(db)
         .await?;
     let active_ever = of_campaign()
@@ -140,7 +140,7 @@ pub async fn summary(db: &impl ConnectionTrait, ctx: &CampaignCtx) -> ApiResult<
             median,
         )
     } else {
-        let ranked = of_campaign().filter(enrollments::Column::Status.eq(enrollments::ACTIVE));
+        let ranked = of_campaign().filter(enrollments::Column::Status.eq(enrollments::EnrollmentStatus::Active));
         let n = ranked.clone().count(db).await?;
         let top = ranked
             .clone()

@@ -5,7 +5,7 @@
 //! campaign, a `YYYY-MM-DD` date, an integer step count). If any line is malformed the file
 //! is refused with 422 `csv_invalid` listing the lines, and nothing is stored. A well-formed
 //! file is then stored in one transaction through the same rules as the API (`judge_days`
-//! then `ingest_together_in`: max-merge, caps, flags, windows, unlocks); days those rules refuse
+//! then `store::store_all_in`: max-merge, caps, flags, windows, unlocks); days those rules refuse
 //! (outside the window, in the future, absurd counts) or that belong to a suspended
 //! participant are reported per line in `rejected`, exactly as an upload rejects one bad day
 //! and keeps the others.
@@ -33,7 +33,10 @@ use crate::{
         },
         identity::Organiser,
         progress::{CampaignCtx, CohortDates},
-        steps::ingest::{self, StepSource},
+        steps::{
+            ingest,
+            store::{self, StepSource},
+        },
     },
 };
 
@@ -246,7 +249,7 @@ async fn store_import(
     // An import's result is whole when it answers: unlock dates included.
     let uploads = good.iter().map(|(participant_id, days)| (*participant_id, days));
     let mut newly_unlocked = 0;
-    for outcome in ingest::ingest_together_in(&txn, ctx, uploads, StepSource::Import, CohortDates::Now).await? {
+    for outcome in store::store_all_in(&txn, ctx, uploads, StepSource::Import, CohortDates::Now).await? {
         newly_unlocked += outcome.newly.len();
     }
     audit::record(
@@ -293,7 +296,7 @@ async fn enrolled_by_student_no(
         .select_only()
         .column(enrollments::Column::ParticipantId)
         .filter(enrollments::Column::CampaignId.eq(campaign_id))
-        .filter(enrollments::Column::Status.eq(enrollments::SUSPENDED))
+        .filter(enrollments::Column::Status.eq(enrollments::EnrollmentStatus::Suspended))
         .into_tuple::<i32>()
         .all(db)
         .await?

@@ -9,15 +9,15 @@
 //!
 //! Here a lane's task takes every upload waiting when its turn comes (up to [`MAX_BATCH`])
 //! and stores them in one transaction, set-based: one statement for all their enrollments
-//! and stored days, one for their days, one for their totals ([`ingest::store_together`]).
+//! and stored days, one for their days, one for their totals ([`store::store`]).
 //! Each sees those before it exactly as if they had committed on their own; what they add to their cohorts and the campaign's
-//! days is gathered and written once, just before the commit ([`Shared`]), so
+//! days is gathered and written once, just before the commit (`progress::Shared`), so
 //! what is stored is what separate transactions would have stored. SQLite has one lane, on
 //! the writers' thread (see [`crate::workers::Workers::writer`]); PostgreSQL [`POSTGRES_LANES`],
 //! a participant always in the same one.
 //!
 //! Refusals (not enrolled, suspended) are decided before an upload writes anything
-//! ([`ingest::store_together`]), so a refused upload leaves the shared transaction intact. Any other
+//! ([`store::store`]), so a refused upload leaves the shared transaction intact. Any other
 //! failure rolls the whole batch back, and each of its uploads then runs alone in its own
 //! transaction, as without the queue: one bad upload costs the others a retry, never their
 //! data. When no write transaction can be begun in time (another process holds the lock past
@@ -33,7 +33,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{mpsc, oneshot};
 
@@ -43,8 +43,8 @@ use crate::{
         metrics::Metrics,
     },
     services::{
-        progress::{self, CampaignCtx, CohortDates, Shared},
-        steps::ingest::{self, IngestOutcome, ToStore},
+        progress::{CampaignCtx, CohortDates},
+        steps::store::{self, IngestOutcome, ToStore},
     },
     workers::Workers,
 };
@@ -59,7 +59,7 @@ pub struct Upload {
     pub ctx: Arc<CampaignCtx>,
     pub participant_id: i32,
     pub good: BTreeMap<NaiveDate, i64>,
-    pub source: ingest::StepSource,
+    pub source: store::StepSource,
     pub dates: CohortDates,
 }
 
@@ -97,7 +97,7 @@ impl UploadQueue {
     /// Stores an upload and answers what was stored.
     ///
     /// # Errors
-    /// As [`ingest::ingest`].
+    /// As [`store::store_alone`].
     pub async fn store(&self, upload: Upload) -> ApiResult<IngestOutcome> {
         // One participant's uploads take turns in one lane rather than wait on each other's
         // enrollment lock in two.
@@ -112,8 +112,20 @@ impl UploadQueue {
     }
 }
 
+impl Upload {
+    fn to_store(&self) -> ToStore<'_> {
+        ToStore {
+            ctx: &self.ctx,
+            participant_id: self.participant_id,
+            good: &self.good,
+            source: self.source,
+            dates: self.dates,
+        }
+    }
+}
+
 async fn alone(db: &DatabaseConnection, u: &Upload) -> ApiResult<IngestOutcome> {
-    ingest::ingest(db, &u.ctx, u.participant_id, &u.good, u.source, u.dates).await
+    store::store_alone(db, u.to_store()).await
 }
 
 /// The queue's task: whatever is waiting when a batch starts goes into it.
@@ -188,26 +200,16 @@ async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResul
         .iter()
         .zip(&live)
         .filter(|(_, live)| **live)
-        .map(|(job, _)| {
-            let u = &job.upload;
-            ToStore {
-                ctx: &u.ctx,
-                participant_id: u.participant_id,
-                good: &u.good,
-                source: u.source,
-                dates: u.dates,
-            }
-        })
+        .map(|(job, _)| job.upload.to_store())
         .collect();
-    let mut shared = Shared::default();
-    let mut stored_live = match ingest::store_together(&txn, &uploads, &mut shared).await {
+    let mut stored_live = match store::store(&txn, &uploads).await {
         Ok(stored) => stored.into_iter(),
         Err(e) => {
             drop(txn.rollback().await);
             return Err(Failed::Later(e));
         }
     };
-    let stored: Vec<_> = live
+    let outcomes: Vec<_> = live
         .iter()
         .map(|&live| {
             if live {
@@ -219,25 +221,17 @@ async fn together(db: &DatabaseConnection, batch: &[Job]) -> Result<Vec<ApiResul
             }
         })
         .collect();
-    let written = match shared.write(&txn, progress::at_stored_precision(Utc::now())).await {
-        Ok(written) => written,
-        Err(e) => {
-            drop(txn.rollback().await);
-            return Err(Failed::Later(e));
-        }
-    };
     // A requester gone while its upload was being stored (a request timeout: on PostgreSQL,
     // while waiting for its enrollment's lock) has been told nothing is stored: the batch
     // is rolled back and the others are stored alone. One skipped or refused wrote nothing.
     if batch
         .iter()
-        .zip(&stored)
+        .zip(&outcomes)
         .any(|(job, s)| s.is_ok() && job.reply.is_closed())
     {
         drop(txn.rollback().await);
         return Err(Failed::Abandoned);
     }
     txn.commit().await.map_err(|e| Failed::Later(e.into()))?;
-    let outcomes = ingest::finish_all(stored, &written);
     Ok(outcomes)
 }

@@ -11,7 +11,11 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    domain::paging::{Count, PageRequest},
+    domain::states::EnrollmentStatus,
+    domain::{
+        paging::{Count, PageRequest},
+        step_day::{self, StoredDay},
+    },
     http::error::{ApiError, ApiResult},
     models::{campaigns, enrollments, participants, step_days},
     services::{
@@ -221,17 +225,16 @@ async fn set_voided_once(
     // The day leaves (or rejoins) the participant's series: the same incremental update an
     // upload makes, for this participant and their cohorts only.
     let ctx = progress::CampaignCtx::from_model(&txn, campaign.clone()).await?;
-    let sign: i64 = if voided { -1 } else { 1 };
-    let delta = progress::DayDelta {
-        day: day.day,
-        counted: sign * day.counted,
-        steps: sign * day.steps,
-        active: match (day.counted > 0, voided) {
-            (false, _) => 0,
-            (true, true) => -1,
-            (true, false) => 1,
+    let delta = step_day::void_delta(
+        &StoredDay {
+            day: day.day,
+            steps: day.steps,
+            counted: day.counted,
+            flagged: day.flagged,
+            voided: day.voided,
         },
-    };
+        voided,
+    );
     progress::apply_deltas(
         &txn,
         &ctx,
@@ -291,7 +294,7 @@ fn not_enrolled(participant_id: i32) -> ApiError {
 pub struct StandingView {
     pub participant_id: i32,
     pub display_name: String,
-    pub status: String,
+    pub status: EnrollmentStatus,
     pub suspend_reason: Option<String>,
 }
 
@@ -326,9 +329,9 @@ async fn set_suspended_once(
         .await?
         .ok_or_else(|| not_enrolled(participant_id))?;
     let status = if reason.is_some() {
-        enrollments::SUSPENDED
+        enrollments::EnrollmentStatus::Suspended
     } else {
-        enrollments::ACTIVE
+        enrollments::EnrollmentStatus::Active
     };
     let after = if enrollment.status != status || enrollment.suspend_reason != reason {
         let mut a = enrollment.clone().into_active_model();
@@ -377,7 +380,7 @@ pub struct ParticipantDays {
     pub display_name: String,
     pub student_no: Option<String>,
     /// `active` or `suspended`.
-    pub status: String,
+    pub status: EnrollmentStatus,
     pub suspend_reason: Option<String>,
     /// Newest first, voided days included.
     pub days: Vec<ReviewDay>,

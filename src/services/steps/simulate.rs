@@ -13,7 +13,7 @@ use crate::{
     models::{cohorts, enrollments, participants},
     services::{
         progress::{CampaignCtx, CohortDates, recompute_in, refresh_stale_cohorts},
-        steps::ingest::{StepSource, ingest_together_in},
+        steps::store::{StepSource, store_all_in},
     },
 };
 
@@ -120,7 +120,7 @@ pub async fn run(
             .collect();
         // The chunk's classes, colleges and campaign days are written once, at its end.
         let uploads = goods.iter().map(|(pid, good)| (*pid, good));
-        ingest_together_in(&txn, &ctx, uploads, StepSource::Import, CohortDates::Deferred).await?;
+        store_all_in(&txn, &ctx, uploads, StepSource::Import, CohortDates::Deferred).await?;
         txn.commit().await?;
         bar.inc(chunk.len() as u64);
     }

@@ -224,7 +224,7 @@ async fn candidates(
         .select_only()
         .column(enrollments::Column::ParticipantId)
         .filter(enrollments::Column::CampaignId.eq(campaign.id))
-        .filter(enrollments::Column::Status.eq(enrollments::ACTIVE))
+        .filter(enrollments::Column::Status.eq(enrollments::EnrollmentStatus::Active))
         .filter(enrollments::Column::ParticipantId.in_subquery(with_credit))
         .filter(enrollments::Column::ParticipantId.not_in_subquery(claimed))
         .order_by_asc(enrollments::Column::ParticipantId)

@@ -142,7 +142,7 @@ impl Ranked {
             last_reached_on: self.last_reached_on,
             finished_on: self.finished_on,
             days_active: self.days_active,
-            status: enrollments::ACTIVE.to_owned(),
+            status: enrollments::EnrollmentStatus::Active,
             display_name: self.display_name().to_owned(),
             student_no: self.student_no().map(str::to_owned),
             cohort_name: self.cohort.as_ref().map(|c| c.name.clone()),
@@ -249,7 +249,7 @@ impl Snapshot {
             if let Some((_, old)) = places.remove(|p| p.0 < id, |p| p.0 == id) {
                 rows.remove(|x| x.key() < old, |x| x.key() == old);
             }
-            if r.status == enrollments::ACTIVE {
+            if r.status == enrollments::EnrollmentStatus::Active {
                 let row = Ranked::new(r, labels);
                 let key = row.key();
                 rows.insert(|x| x.key() < key, row);
@@ -508,11 +508,10 @@ mod tests {
             finished_on: None,
             days_active: 0,
             status: if active {
-                enrollments::ACTIVE
+                enrollments::EnrollmentStatus::Active
             } else {
-                enrollments::SUSPENDED
-            }
-            .to_owned(),
+                enrollments::EnrollmentStatus::Suspended
+            },
             display_name: format!("p{id}"),
             student_no: (id % 2 == 0).then(|| format!("S{id}")),
             cohort_name: (id % 3 == 0).then(|| "一班".to_owned()),

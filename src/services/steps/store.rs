@@ -1,0 +1,574 @@
+//! Storing steps: the one path every upload takes (manual and WeRun through the upload
+//! queue, CSV imports, the simulator). A batch of uploads is stored inside one transaction,
+//! set-based: the enrollments locked with their stored days, the days max-merged
+//! (`domain::step_day`), new and grown days written, totals and own unlocks moved by day
+//! deltas (`services::progress`), and what the batch adds to cohorts and the campaign's days
+//! written once.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    domain::step_day::{self, DayDelta, StoredDay},
+    http::error::{ApiError, ApiResult},
+    models::{cohorts, enrollments, step_days},
+    services::progress::{self, CampaignCtx, CohortDates, Shared, Written},
+};
+
+pub use crate::domain::states::StepSource;
+
+/// A day taken into account.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AcceptedDay {
+    pub date: NaiveDate,
+    /// Steps as reported in this upload.
+    pub steps: i64,
+    /// Steps stored for the day after the max-merge.
+    pub stored_steps: i64,
+    /// Stored steps counted towards progress (capped).
+    pub counted: i64,
+    /// At or over the campaign's review threshold: kept, counted at the cap, shown to organisers.
+    pub flagged: bool,
+}
+
+/// What one ingestion stored.
+pub struct IngestOutcome {
+    pub enrollment: enrollments::Model,
+    /// The participant's class as the transaction left it, when the transaction wrote it
+    /// (the answer's progress view then needs no read of its own).
+    pub class: Option<cohorts::Model>,
+    pub accepted: Vec<AcceptedDay>,
+    pub newly: Vec<(i32, NaiveDate)>,
+    /// False when every day was already stored with at least these steps (a replay).
+    pub changed: bool,
+}
+
+/// Stores one participant's judged days in a transaction of their own (a batch of one).
+/// Retried a few times when the database reports a transient conflict.
+///
+/// # Errors
+/// 403 `not_enrolled` / `participant_suspended`; on database failure.
+pub async fn store_alone(db: &DatabaseConnection, upload: ToStore<'_>) -> ApiResult<IngestOutcome> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let txn = crate::db::begin_write(db).await?;
+        let outcome = store(&txn, &[upload])
+            .await
+            .and_then(|mut outcomes| outcomes.pop().unwrap_or_else(|| Err(left_out())));
+        match outcome {
+            Ok(outcome) => match txn.commit().await {
+                Ok(()) => return Ok(outcome),
+                Err(e) if attempt < 4 && crate::http::error::is_retryable(&e) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(ApiError::Db(e)) if attempt < 4 && crate::http::error::is_retryable(&e) => {
+                drop(txn.rollback().await);
+            }
+            Err(e) => return Err(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+    }
+}
+
+/// Stores several participants' judged days inside an open transaction, as one upload each,
+/// where any refusal fails them all (CSV imports, the simulator). The outcomes are in the
+/// order given.
+///
+/// # Errors
+/// 403 `not_enrolled` / `participant_suspended` for any of them; on database failure.
+pub async fn store_all_in<'g>(
+    db: &impl ConnectionTrait,
+    ctx: &CampaignCtx,
+    uploads: impl IntoIterator<Item = (i32, &'g BTreeMap<NaiveDate, i64>)>,
+    source: StepSource,
+    dates: CohortDates,
+) -> ApiResult<Vec<IngestOutcome>> {
+    let uploads: Vec<ToStore<'_>> = uploads
+        .into_iter()
+        .map(|(participant_id, good)| ToStore {
+            ctx,
+            participant_id,
+            good,
+            source,
+            dates,
+        })
+        .collect();
+    // A refusal fails them all (the caller rolls the transaction back).
+    store(db, &uploads).await?.into_iter().collect()
+}
+
+/// The one way steps are stored: a batch of uploads (one participant's judged days each)
+/// inside an open transaction. Every upload is merged into its participant's stored days,
+/// totals and own unlocks ([`store_together`]); what they add to their cohorts and the
+/// campaign's days is written once after the last (`progress::Shared`). Per upload, in
+/// order: what it stored, or its refusal (`not_enrolled`, `participant_suspended`), which
+/// wrote nothing.
+///
+/// # Errors
+/// On database failure: the transaction may hold part of the writes and must be rolled back.
+pub async fn store<'a>(db: &impl ConnectionTrait, uploads: &[ToStore<'a>]) -> ApiResult<Vec<ApiResult<IngestOutcome>>> {
+    let mut shared = Shared::default();
+    let stored = store_together(db, uploads, &mut shared).await?;
+    let written = shared.write(db, progress::at_stored_precision(Utc::now())).await?;
+    Ok(finish_all(stored, &written))
+}
+
+fn left_out() -> ApiError {
+    anyhow::anyhow!("an upload was left out of its transaction").into()
+}
+
+/// One participant's judged days, to be stored with other uploads in one transaction.
+#[derive(Clone, Copy)]
+pub struct ToStore<'a> {
+    pub ctx: &'a CampaignCtx,
+    pub participant_id: i32,
+    pub good: &'a BTreeMap<NaiveDate, i64>,
+    pub source: StepSource,
+    pub dates: CohortDates,
+}
+
+impl ToStore<'_> {
+    fn key(&self) -> (i32, i32) {
+        (self.ctx.campaign.id, self.participant_id)
+    }
+}
+
+/// Stores uploads inside an open transaction, set-based: one statement reads every
+/// enrollment (locked) with its stored days, one writes every new or grown day, one every
+/// enrollment's totals, whatever their number. The participants' own unlocks are read and
+/// written per upload, and only when a station may have moved. What the uploads add to their
+/// cohorts and the campaign's days goes to `shared`, to be written once after the last.
+///
+/// Stored this way, each upload sees those before it exactly as if they had committed on
+/// their own: uploads of different participants touch none of each other's rows, and a
+/// participant's second upload goes in a later round, after the first is written.
+///
+/// Per upload: what was stored, or its refusal (`not_enrolled`, `participant_suspended`),
+/// decided before anything is written, so a refused upload leaves the transaction as it
+/// was.
+///
+/// # Errors
+/// On database failure: the transaction may hold part of the writes and must be rolled back.
+pub async fn store_together<'a>(
+    db: &impl ConnectionTrait,
+    uploads: &[ToStore<'a>],
+    shared: &mut Shared<'a>,
+) -> ApiResult<Vec<ApiResult<Stored>>> {
+    // Round r holds each participant's (r + 1)-th upload.
+    let mut seen = std::collections::HashMap::new();
+    let rounds: Vec<usize> = uploads
+        .iter()
+        .map(|u| {
+            let n = seen.entry(u.key()).or_insert(0_usize);
+            *n += 1;
+            *n - 1
+        })
+        .collect();
+    let mut results: Vec<Option<ApiResult<Stored>>> = uploads.iter().map(|_| None).collect();
+    for round in 0..seen.values().copied().max().unwrap_or(0) {
+        let members: Vec<usize> = (0..uploads.len()).filter(|&i| rounds[i] == round).collect();
+        store_round(db, uploads, &members, shared, &mut results).await?;
+    }
+    results.into_iter().map(|r| r.ok_or_else(left_out)).collect()
+}
+
+/// One round of [`store_together`]: the uploads `members`, of distinct participants.
+async fn store_round<'a>(
+    db: &impl ConnectionTrait,
+    uploads: &[ToStore<'a>],
+    members: &[usize],
+    shared: &mut Shared<'a>,
+    results: &mut [Option<ApiResult<Stored>>],
+) -> ApiResult<()> {
+    let now = progress::at_stored_precision(Utc::now());
+    let mut locked = lock_with_days(db, members.iter().map(|&i| &uploads[i])).await?;
+    let mut merged = Vec::with_capacity(members.len());
+    let mut writes = Vec::new();
+    for &i in members {
+        let u = &uploads[i];
+        match admit(locked.remove(&u.key())) {
+            Ok((enrollment, stored)) => {
+                let mut merge = merge(u, &enrollment, &stored, now);
+                writes.append(&mut merge.writes);
+                merged.push((i, enrollment, merge));
+            }
+            Err(refusal) => results[i] = Some(Err(refusal)),
+        }
+    }
+    store_days(db, &writes, now).await?;
+    let mut owns = Vec::with_capacity(merged.len());
+    for (i, enrollment, merge) in merged {
+        let u = &uploads[i];
+        if merge.deltas.is_empty() {
+            results[i] = Some(Ok(Stored {
+                accepted: merge.accepted,
+                change: Change::Replay(enrollment),
+            }));
+            continue;
+        }
+        let own = progress::apply_own(db, u.ctx, &enrollment, &merge.deltas, now, u.dates, shared).await?;
+        owns.push((i, merge.accepted, own));
+    }
+    progress::write_totals(db, owns.iter().map(|(_, _, own)| own), now).await?;
+    for (i, accepted, own) in owns {
+        results[i] = Some(Ok(Stored {
+            accepted,
+            change: Change::Applied(own),
+        }));
+    }
+    Ok(())
+}
+
+/// Lets a locked enrollment through, or refuses one that is missing or suspended.
+fn admit(locked: Option<(enrollments::Model, Vec<StoredDay>)>) -> ApiResult<(enrollments::Model, Vec<StoredDay>)> {
+    let (enrollment, stored) =
+        locked.ok_or_else(|| ApiError::forbidden("not_enrolled", "Join the campaign before uploading steps."))?;
+    if enrollment.status == enrollments::EnrollmentStatus::Suspended {
+        let reason = enrollment.suspend_reason.clone().unwrap_or_default();
+        return Err(ApiError::forbidden(
+            "participant_suspended",
+            format!("Your participation is suspended: {reason}"),
+        ));
+    }
+    Ok((enrollment, stored))
+}
+
+/// The enrollments of `uploads`, locked so that uploads of one participant serialise, with
+/// their stored rows among the days uploaded, by (campaign, participant). The uploads' keys
+/// and days go as one JSON parameter, so that one statement text serves every batch.
+///
+/// On SQLite `BEGIN IMMEDIATE` has already serialised every writer, and one statement reads
+/// both (each enrollment's day rows as one JSON array: joined, every day row would repeat
+/// the enrollment's columns, and sqlx copies every value of every row). On PostgreSQL the
+/// enrollments are locked in id order, and the days need a statement of their own after
+/// the locks: a locking read that waited for another upload sees the locked row as that
+/// upload committed it, but every other row of the statement as of the statement's start
+/// (READ COMMITTED), so a joined read of the days would miss what the other upload stored
+/// and count it twice.
+async fn lock_with_days<'u, 'a: 'u>(
+    db: &impl ConnectionTrait,
+    uploads: impl Iterator<Item = &'u ToStore<'a>>,
+) -> ApiResult<std::collections::HashMap<(i32, i32), (enrollments::Model, Vec<StoredDay>)>> {
+    let keys: Vec<UploadKey> = uploads
+        .map(|u| UploadKey {
+            campaign_id: u.ctx.campaign.id,
+            participant_id: u.participant_id,
+            days: u.good.keys().copied().collect(),
+        })
+        .collect();
+    let mut locked = std::collections::HashMap::with_capacity(keys.len());
+    if keys.is_empty() {
+        return Ok(locked);
+    }
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let sql = "SELECT e.* FROM enrollments e WHERE (e.campaign_id, e.participant_id) IN \
+                   (SELECT (r->>'campaign_id')::integer, (r->>'participant_id')::integer \
+                   FROM jsonb_array_elements($1::jsonb) AS r) \
+                   ORDER BY e.id FOR UPDATE OF e";
+        let rows = enrollments::Model::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [to_json(&keys)?.into()],
+        ))
+        .all(db)
+        .await?;
+        for e in rows {
+            locked.insert((e.campaign_id, e.participant_id), (e, Vec::new()));
+        }
+        if keys.iter().all(|k| k.days.is_empty()) {
+            return Ok(locked);
+        }
+        let sql = "SELECT d.campaign_id, d.participant_id, d.day, d.steps, d.counted, d.flagged, d.voided \
+                   FROM jsonb_array_elements($1::jsonb) AS r \
+                   CROSS JOIN jsonb_array_elements_text(r->'days') AS w(day) JOIN step_days d \
+                   ON d.participant_id = (r->>'participant_id')::integer \
+                   AND d.campaign_id = (r->>'campaign_id')::integer AND d.day = w.day::date";
+        let rows =
+            StoredDayRow::find_by_statement(Statement::from_sql_and_values(backend, sql, [to_json(&keys)?.into()]))
+                .all(db)
+                .await?;
+        for row in rows {
+            if let Some((_, days)) = locked.get_mut(&(row.campaign_id, row.participant_id)) {
+                days.push(row.stored());
+            }
+        }
+        return Ok(locked);
+    }
+    // `CROSS JOIN` keeps the uploads as the outer loop: one index lookup each.
+    let sql = "SELECT e.*, (SELECT json_group_array(json_object('day', d.day, 'steps', d.steps, \
+               'counted', d.counted, 'flagged', d.flagged, 'voided', d.voided)) \
+               FROM step_days d WHERE d.participant_id = e.participant_id AND d.campaign_id = e.campaign_id \
+               AND d.day IN (SELECT value FROM json_each(r.value, '$.days'))) AS stored_days \
+               FROM json_each(?) AS r CROSS JOIN enrollments e \
+               ON e.campaign_id = json_extract(r.value, '$.campaign_id') \
+               AND e.participant_id = json_extract(r.value, '$.participant_id')";
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [to_json(&keys)?.into()]))
+        .await?;
+    for row in rows {
+        let enrollment = enrollments::Model::from_query_result(&row, "")?;
+        let stored: String = row.try_get("", "stored_days")?;
+        let stored: Vec<StoredDayJson> = serde_json::from_str(&stored).map_err(anyhow::Error::from)?;
+        locked.insert(
+            (enrollment.campaign_id, enrollment.participant_id),
+            (enrollment, stored.into_iter().map(StoredDayJson::stored).collect()),
+        );
+    }
+    Ok(locked)
+}
+
+/// An upload's enrollment and days, as `lock_with_days` sends them to the database.
+#[derive(Serialize)]
+struct UploadKey {
+    campaign_id: i32,
+    participant_id: i32,
+    days: Vec<NaiveDate>,
+}
+
+/// A stored day of one of the locked enrollments (PostgreSQL).
+#[derive(FromQueryResult)]
+struct StoredDayRow {
+    campaign_id: i32,
+    participant_id: i32,
+    day: NaiveDate,
+    steps: i64,
+    counted: i64,
+    flagged: bool,
+    voided: bool,
+}
+
+impl StoredDayRow {
+    fn stored(self) -> StoredDay {
+        StoredDay {
+            day: self.day,
+            steps: self.steps,
+            counted: self.counted,
+            flagged: self.flagged,
+            voided: self.voided,
+        }
+    }
+}
+
+/// A stored day as SQLite's `json_object` writes it (booleans as 0 and 1).
+#[derive(Deserialize)]
+struct StoredDayJson {
+    day: NaiveDate,
+    steps: i64,
+    counted: i64,
+    flagged: i64,
+    voided: i64,
+}
+
+impl StoredDayJson {
+    fn stored(self) -> StoredDay {
+        StoredDay {
+            day: self.day,
+            steps: self.steps,
+            counted: self.counted,
+            flagged: self.flagged != 0,
+            voided: self.voided != 0,
+        }
+    }
+}
+
+fn to_json(value: &impl Serialize) -> ApiResult<String> {
+    Ok(serde_json::to_string(value).map_err(anyhow::Error::from)?)
+}
+
+/// An upload stored but for its share of its cohorts' and campaign's rows, which waits in a
+/// [`Shared`] to be written with those of the other uploads of the transaction.
+pub struct Stored {
+    accepted: Vec<AcceptedDay>,
+    change: Change,
+}
+
+enum Change {
+    /// Every day was already stored with at least these steps: nothing changed.
+    Replay(enrollments::Model),
+    /// The participant's own part, applied.
+    Applied(progress::Own),
+}
+
+impl Stored {
+    /// The participant's class, when the upload added to it.
+    pub fn class_id(&self) -> Option<i32> {
+        match &self.change {
+            Change::Applied(own) => own.class_id(),
+            Change::Replay(_) => None,
+        }
+    }
+
+    /// The outcome once the shared rows are `written`; `reports` says whether this upload
+    /// reports its class's new unlocks (see [`progress::Own::applied`]).
+    ///
+    /// # Errors
+    /// When the upload's class is missing from `written`.
+    pub fn finish(self, written: &Written, reports: bool) -> ApiResult<IngestOutcome> {
+        match self.change {
+            Change::Applied(own) => {
+                let applied = own.applied(written, reports)?;
+                Ok(IngestOutcome {
+                    enrollment: applied.enrollment,
+                    class: applied.class,
+                    accepted: self.accepted,
+                    newly: applied.newly,
+                    changed: true,
+                })
+            }
+            Change::Replay(enrollment) => Ok(IngestOutcome {
+                enrollment,
+                class: None,
+                accepted: self.accepted,
+                newly: Vec::new(),
+                changed: false,
+            }),
+        }
+    }
+}
+
+/// The outcomes of a transaction's uploads (in order; refusals among them) once their shared
+/// rows are `written`. A class's new unlocks are reported by the last of its uploads, as if
+/// each upload had been stored alone and that one had crossed the station.
+///
+/// # Errors
+/// Per upload: its refusal, or its class missing from `written`.
+pub fn finish_all(stored: Vec<ApiResult<Stored>>, written: &Written) -> Vec<ApiResult<IngestOutcome>> {
+    let mut reported = std::collections::HashSet::new();
+    let mut outcomes: Vec<_> = stored
+        .into_iter()
+        .rev()
+        .map(|s| {
+            s.and_then(|s| {
+                let reports = s.class_id().is_none_or(|id| reported.insert(id));
+                s.finish(written, reports)
+            })
+        })
+        .collect();
+    outcomes.reverse();
+    outcomes
+}
+
+/// What an upload changes, decided from what is stored: the day rows to write, the
+/// changes to the participant's days, and the answer's days.
+struct Merge {
+    writes: Vec<step_days::Model>,
+    deltas: Vec<DayDelta>,
+    accepted: Vec<AcceptedDay>,
+}
+
+/// The max-merge of an upload's days into the `stored` ones, with caps and flags
+/// (`domain::step_day::merge`). Refuses nothing and writes nothing. New days and grown days
+/// are written as whole rows (see [`store_days`]); a stored day keeps its id, creation time
+/// and void state.
+fn merge(u: &ToStore<'_>, enrollment: &enrollments::Model, stored: &[StoredDay], now: DateTime<Utc>) -> Merge {
+    let ctx = u.ctx;
+    let cap = i64::from(ctx.campaign.daily_step_cap);
+    let flag_over = i64::from(ctx.campaign.flag_steps_over);
+    let mut deltas = Vec::new();
+    let mut writes = Vec::new();
+    let mut accepted = Vec::with_capacity(u.good.len());
+    for (&day, &steps) in u.good {
+        let m = step_day::merge(day, steps, stored.iter().find(|s| s.day == day), cap, flag_over);
+        if m.write {
+            writes.push(step_days::Model {
+                id: 0,
+                campaign_id: ctx.campaign.id,
+                participant_id: u.participant_id,
+                enrollment_id: enrollment.id,
+                day,
+                steps,
+                counted: m.after.counted,
+                source: u.source,
+                flagged: m.after.flagged,
+                voided: false,
+                void_reason: None,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        deltas.extend(m.delta);
+        accepted.push(AcceptedDay {
+            date: day,
+            steps,
+            stored_steps: m.after.steps,
+            counted: m.effective(),
+            flagged: m.after.flagged,
+        });
+    }
+    Merge {
+        writes,
+        deltas,
+        accepted,
+    }
+}
+
+/// Writes new and grown days in one statement, their rows as one JSON parameter. Rows
+/// already stored keep their id, creation time and void state (only steps, counted, flag,
+/// source and update time are written); the caller has read them under the enrollments'
+/// locks, so each row here is exactly the day's new value.
+async fn store_days(db: &impl ConnectionTrait, rows: &[step_days::Model], now: DateTime<Utc>) -> ApiResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let rows_of = match backend {
+        DbBackend::Postgres => {
+            "SELECT (r->>'campaign_id')::integer, (r->>'participant_id')::integer, \
+             (r->>'enrollment_id')::integer, (r->>'day')::date, (r->>'steps')::bigint, (r->>'counted')::bigint, \
+             r->>'source', (r->>'flagged')::boolean, false, NULL, $2, $2 FROM jsonb_array_elements($1::jsonb) AS r"
+        }
+        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        _ => {
+            "SELECT json_extract(value, '$.campaign_id'), json_extract(value, '$.participant_id'), \
+             json_extract(value, '$.enrollment_id'), json_extract(value, '$.day'), json_extract(value, '$.steps'), \
+             json_extract(value, '$.counted'), json_extract(value, '$.source'), json_extract(value, '$.flagged'), \
+             0, NULL, ?2, ?2 FROM json_each(?1) WHERE true"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO step_days (campaign_id, participant_id, enrollment_id, day, steps, counted, source, flagged, \
+         voided, void_reason, created_at, updated_at) {rows_of} \
+         ON CONFLICT (participant_id, campaign_id, day) DO UPDATE SET steps = excluded.steps, \
+         counted = excluded.counted, flagged = excluded.flagged, source = excluded.source, \
+         updated_at = excluded.updated_at"
+    );
+    let rows: Vec<DayRow<'_>> = rows
+        .iter()
+        .map(|r| DayRow {
+            campaign_id: r.campaign_id,
+            participant_id: r.participant_id,
+            enrollment_id: r.enrollment_id,
+            day: r.day,
+            steps: r.steps,
+            counted: r.counted,
+            source: r.source.as_str(),
+            flagged: r.flagged,
+        })
+        .collect();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [to_json(&rows)?.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A step day as `store_days` sends it to the database.
+#[derive(Serialize)]
+struct DayRow<'a> {
+    campaign_id: i32,
+    participant_id: i32,
+    enrollment_id: i32,
+    day: NaiveDate,
+    steps: i64,
+    counted: i64,
+    source: &'a str,
+    flagged: bool,
+}
