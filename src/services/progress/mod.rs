@@ -697,7 +697,7 @@ pub async fn write_totals<'o>(
              stations_reached = json_extract(r.value, '$.stations_reached'), \
              last_reached_on = json_extract(r.value, '$.last_reached_on'), \
              finished_on = json_extract(r.value, '$.finished_on'), updated_at = ?2 \
-             FROM json_each(?1) AS r WHERE enrollments.id = json_extract(r.value, '$.id')"
+             FROM jsonb_each(?1) AS r WHERE enrollments.id = json_extract(r.value, '$.id')"
         }
     };
     let json = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;

@@ -301,7 +301,7 @@ async fn upsert_cohort_days(db: &impl ConnectionTrait, cohorts: &BTreeMap<i32, C
         // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
         _ => {
             "SELECT json_extract(value, '$.cohort_id'), json_extract(value, '$.day'), \
-             json_extract(value, '$.counted'), json_extract(value, '$.active_members') FROM json_each(?) WHERE true"
+             json_extract(value, '$.counted'), json_extract(value, '$.active_members') FROM jsonb_each(?) WHERE true"
         }
     };
     let sql = format!(

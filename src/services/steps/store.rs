@@ -305,7 +305,7 @@ async fn lock_with_days<'u, 'a: 'u>(
                'counted', d.counted, 'flagged', d.flagged, 'voided', d.voided)) \
                FROM step_days d WHERE d.participant_id = e.participant_id AND d.campaign_id = e.campaign_id \
                AND d.day IN (SELECT value FROM json_each(r.value, '$.days'))) AS stored_days \
-               FROM json_each(?) AS r CROSS JOIN enrollments e \
+               FROM jsonb_each(?) AS r CROSS JOIN enrollments e \
                ON e.campaign_id = json_extract(r.value, '$.campaign_id') \
                AND e.participant_id = json_extract(r.value, '$.participant_id')";
     let rows = db
@@ -528,7 +528,7 @@ async fn store_days(db: &impl ConnectionTrait, rows: &[step_days::Model], now: D
             "SELECT json_extract(value, '$.campaign_id'), json_extract(value, '$.participant_id'), \
              json_extract(value, '$.enrollment_id'), json_extract(value, '$.day'), json_extract(value, '$.steps'), \
              json_extract(value, '$.counted'), json_extract(value, '$.source'), json_extract(value, '$.flagged'), \
-             0, NULL, ?2, ?2 FROM json_each(?1) WHERE true"
+             0, NULL, ?2, ?2 FROM jsonb_each(?1) WHERE true"
         }
     };
     let sql = format!(
