@@ -42,3 +42,47 @@ pub struct AppState {
     /// Participants whose data was erased: their tokens are refused (see `services::identity::erasure`).
     pub erased: Arc<ErasedParticipants>,
 }
+
+impl AppState {
+    /// The handles an erasure uses.
+    pub fn erasure(&self) -> crate::services::identity::erasure::Erasure<'_> {
+        crate::services::identity::erasure::Erasure {
+            db: &self.db,
+            erased: &self.erased,
+            session_keys: &self.session_keys,
+        }
+    }
+
+    /// The handles an upload uses.
+    pub fn uploads(&self) -> crate::services::steps::ingest::Uploads<'_> {
+        crate::services::steps::ingest::Uploads {
+            db: &self.db,
+            campaigns: &self.campaigns,
+            queue: &self.uploads,
+            session_keys: &self.session_keys,
+            boards: &self.boards,
+            events: &self.events,
+            settings: &self.settings,
+        }
+    }
+
+    /// The handles a screen's live stream uses.
+    pub fn screens(&self) -> crate::services::live::Screens<'_> {
+        crate::services::live::Screens {
+            db: &self.db,
+            campaigns: &self.campaigns,
+            boards: &self.boards,
+            events: &self.events,
+        }
+    }
+
+    /// The handles a participant's login uses.
+    pub fn logins(&self) -> crate::services::identity::Logins<'_> {
+        crate::services::identity::Logins {
+            db: &self.db,
+            wechat: &self.wechat,
+            jwt: &self.jwt,
+            session_keys: &self.session_keys,
+        }
+    }
+}

@@ -58,7 +58,7 @@ pub async fn login_wechat(
     state: web::Data<AppState>,
     body: web::Json<WechatLogin>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&identity::login_wechat(&state, &body.code).await?))
+    Ok(ok(&identity::login_wechat(state.logins(), &body.code).await?))
 }
 
 /// Development login by openid; only mounted when `auth.dev_login` is on (404 otherwise).
@@ -76,7 +76,7 @@ pub async fn login_dev(
     state: web::Data<AppState>,
     body: web::Json<DevLogin>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&identity::login_dev(&state, &body.openid).await?))
+    Ok(ok(&identity::login_dev(&state.db, &state.jwt, &body.openid).await?))
 }
 
 /// Organiser login with username and password. After `limits.rate.organiser_max_failures`
@@ -98,7 +98,12 @@ pub async fn login_organiser(
     body: web::Json<OrganiserLogin>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    Ok(ok(
-        &identity::login_organiser(&state, &body.username, &body.password).await?
-    ))
+    Ok(ok(&identity::login_organiser(
+        &state.db,
+        &state.jwt,
+        &state.limits.organiser,
+        &body.username,
+        &body.password,
+    )
+    .await?))
 }

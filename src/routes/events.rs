@@ -66,7 +66,7 @@ pub async fn campaign_events(
         .map(str::to_owned)
         .or_else(|| query.last_event_id.clone())
         .filter(|s| !s.is_empty());
-    let rx = live::open_stream(&state, &who, &slug, last_id).await?;
+    let rx = live::open_stream(state.screens(), &who, &slug, last_id).await?;
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });

@@ -49,6 +49,6 @@ pub async fn patch_me(
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 204, description = "erased")))]
 #[delete("/me")]
 pub async fn erase_me(state: web::Data<AppState>, who: Participant) -> ApiResult<HttpResponse> {
-    identity::erasure::erase_me(&state, who.id).await?;
+    identity::erasure::erase_me(state.erasure(), who.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

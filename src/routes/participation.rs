@@ -71,9 +71,13 @@ pub async fn upload_steps(
     slug: web::Path<String>,
     body: web::Json<StepBatch>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(
-        &ingest::upload_manual(&state, who.id, &slug, body.into_inner()).await?
-    ))
+    Ok(ok(&ingest::upload_manual(
+        state.uploads(),
+        who.id,
+        &slug,
+        body.into_inner(),
+    )
+    .await?))
 }
 
 /// Uploads WeChat WeRun data (`wx.getWeRunData`), decrypted with the stored session key.
@@ -95,9 +99,13 @@ pub async fn upload_werun(
     slug: web::Path<String>,
     body: web::Json<WerunUpload>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(
-        &ingest::upload_werun(&state, who.id, &slug, body.into_inner()).await?
-    ))
+    Ok(ok(&ingest::upload_werun(
+        state.uploads(),
+        who.id,
+        &slug,
+        body.into_inner(),
+    )
+    .await?))
 }
 
 /// The caller's progress: steps, metres, stations, rank; in cohort modes also the class's.

@@ -462,6 +462,6 @@ pub async fn erase_participant(
     path: web::Path<(String, i32)>,
 ) -> ApiResult<HttpResponse> {
     let (slug, id) = path.into_inner();
-    crate::services::identity::erasure::erase_in_campaign(&state, &who, &slug, id).await?;
+    crate::services::identity::erasure::erase_in_campaign(state.erasure(), &who, &slug, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

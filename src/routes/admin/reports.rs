@@ -131,5 +131,5 @@ pub async fn board_token(
     who: Organiser,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&live::board_token(&state, &who, &slug).await?))
+    Ok(ok(&live::board_token(&state.db, &state.jwt, &who, &slug).await?))
 }

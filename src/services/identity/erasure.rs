@@ -33,9 +33,8 @@ use crate::{
     models::{enrollments, participants, roster_entries},
     services::{
         admin::{access, audit},
-        identity::Organiser,
+        identity::{Organiser, session_keys::SessionKeys},
     },
-    state::AppState,
 };
 
 /// The display name of an erased participant.
@@ -186,10 +185,18 @@ async fn erase_in(db: &impl ConnectionTrait, participant_id: i32) -> ApiResult<O
     }))
 }
 
+/// What an erasure needs: the database, and what this instance holds of participants.
+#[derive(Clone, Copy)]
+pub struct Erasure<'a> {
+    pub db: &'a DatabaseConnection,
+    pub erased: &'a ErasedParticipants,
+    pub session_keys: &'a SessionKeys,
+}
+
 /// Forgets what this instance holds of an erased participant and rejects their tokens.
-fn forget(state: &AppState, participant_id: i32) {
-    state.erased.insert([participant_id]);
-    state.session_keys.forget(participant_id);
+fn forget(erasure: Erasure<'_>, participant_id: i32) {
+    erasure.erased.insert([participant_id]);
+    erasure.session_keys.forget(participant_id);
     tracing::info!(participant = participant_id, "participant's personal data erased");
 }
 
@@ -197,12 +204,12 @@ fn forget(state: &AppState, participant_id: i32) {
 ///
 /// # Errors
 /// 404 when the participant no longer exists; on database failure.
-#[tracing::instrument(skip(state))]
-pub async fn erase_me(state: &AppState, participant_id: i32) -> ApiResult<()> {
-    let txn = crate::db::begin_write(&state.db).await?;
+#[tracing::instrument(skip(erasure))]
+pub async fn erase_me(erasure: Erasure<'_>, participant_id: i32) -> ApiResult<()> {
+    let txn = crate::db::begin_write(erasure.db).await?;
     erase_in(&txn, participant_id).await?;
     txn.commit().await?;
-    forget(state, participant_id);
+    forget(erasure, participant_id);
     Ok(())
 }
 
@@ -213,9 +220,14 @@ pub async fn erase_me(state: &AppState, participant_id: i32) -> ApiResult<()> {
 /// # Errors
 /// 403/404 as for any campaign the organiser may not see; 404 `participant_not_found` when
 /// the participant is not enrolled in it; on database failure.
-#[tracing::instrument(skip(state, who), fields(campaign = %slug))]
-pub async fn erase_in_campaign(state: &AppState, who: &Organiser, slug: &str, participant_id: i32) -> ApiResult<()> {
-    let txn = crate::db::begin_write(&state.db).await?;
+#[tracing::instrument(skip(erasure, who), fields(campaign = %slug))]
+pub async fn erase_in_campaign(
+    erasure: Erasure<'_>,
+    who: &Organiser,
+    slug: &str,
+    participant_id: i32,
+) -> ApiResult<()> {
+    let txn = crate::db::begin_write(erasure.db).await?;
     let campaign = access::require_campaign_access(&txn, who, slug).await?;
     let enrolled = enrollments::Entity::find()
         .filter(enrollments::Column::CampaignId.eq(campaign.id))
@@ -243,6 +255,6 @@ pub async fn erase_in_campaign(state: &AppState, who: &Organiser, slug: &str, pa
         .await?;
     }
     txn.commit().await?;
-    forget(state, participant_id);
+    forget(erasure, participant_id);
     Ok(())
 }

@@ -20,19 +20,22 @@ use utoipa::ToSchema;
 
 use crate::{
     domain::states::EnrollmentStatus,
-    http::error::{ApiError, ApiResult, is_unique_violation},
+    http::{
+        error::{ApiError, ApiResult, is_unique_violation},
+        ratelimit::Lockout,
+    },
     models::{campaigns, cohorts, enrollments, organisers, participants},
     services::{
         identity::{
-            jwt::{IssuedToken, Role},
-            wechat_login::redact_openid,
+            jwt::{IssuedToken, JwtKeys, Role},
+            session_keys::SessionKeys,
+            wechat_login::{WechatClient, redact_openid},
         },
         wechat::{
             WechatApi,
             content::{NameCheck, check_display_name},
         },
     },
-    state::AppState,
 };
 
 /// An authenticated participant (the `Participant` extractor in `http::extract` proves it).
@@ -228,8 +231,8 @@ async fn upsert_participant(
     Err(anyhow::anyhow!("participant upsert did not converge").into())
 }
 
-fn login_answer(state: &AppState, p: participants::Model, new: bool) -> ApiResult<LoginAnswer> {
-    let IssuedToken { token, expires_at } = state.jwt.issue(p.id, Role::Participant, None)?;
+fn login_answer(jwt: &JwtKeys, p: participants::Model, new: bool) -> ApiResult<LoginAnswer> {
+    let IssuedToken { token, expires_at } = jwt.issue(p.id, Role::Participant, None)?;
     Ok(LoginAnswer {
         token,
         expires_at,
@@ -238,28 +241,38 @@ fn login_answer(state: &AppState, p: participants::Model, new: bool) -> ApiResul
     })
 }
 
+/// What a participant's login needs: the database, WeChat's `code2Session`, the token
+/// keys and the session keys held for WeRun uploads.
+#[derive(Clone, Copy)]
+pub struct Logins<'a> {
+    pub db: &'a DatabaseConnection,
+    pub wechat: &'a WechatClient,
+    pub jwt: &'a JwtKeys,
+    pub session_keys: &'a SessionKeys,
+}
+
 /// WeChat login: code2Session, then find or create the participant.
 ///
 /// # Errors
 /// The WeChat errors of `WechatClient::code2session`; 422 for an empty code.
 #[tracing::instrument(skip_all)]
-pub async fn login_wechat(state: &AppState, code: &str) -> ApiResult<LoginAnswer> {
+pub async fn login_wechat(logins: Logins<'_>, code: &str) -> ApiResult<LoginAnswer> {
     let code = code.trim();
     if code.is_empty() || code.len() > 128 {
         return Err(ApiError::invalid_field("code", "must be the code from wx.login"));
     }
-    let session = state.wechat.code2session(code).await?;
-    let (p, new) = upsert_participant(&state.db, &session.openid, session.unionid, Some(&session.session_key)).await?;
-    state.session_keys.put(p.id, session.session_key.expose_secret());
+    let session = logins.wechat.code2session(code).await?;
+    let (p, new) = upsert_participant(logins.db, &session.openid, session.unionid, Some(&session.session_key)).await?;
+    logins.session_keys.put(p.id, session.session_key.expose_secret());
     tracing::info!(participant = p.id, openid = %redact_openid(&p.openid), new, "wechat login");
-    login_answer(state, p, new)
+    login_answer(logins.jwt, p, new)
 }
 
 /// Development login by openid (only mounted when `auth.dev_login` is on).
 ///
 /// # Errors
 /// 422 for an empty or overlong openid.
-pub async fn login_dev(state: &AppState, openid: &str) -> ApiResult<LoginAnswer> {
+pub async fn login_dev(db: &DatabaseConnection, jwt: &JwtKeys, openid: &str) -> ApiResult<LoginAnswer> {
     let openid = openid.trim();
     if openid.is_empty() || openid.len() > 64 || !openid.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ApiError::invalid_field(
@@ -267,8 +280,8 @@ pub async fn login_dev(state: &AppState, openid: &str) -> ApiResult<LoginAnswer>
             "must be 1–64 visible ASCII characters",
         ));
     }
-    let (p, new) = upsert_participant(&state.db, openid, None, None).await?;
-    login_answer(state, p, new)
+    let (p, new) = upsert_participant(db, openid, None, None).await?;
+    login_answer(jwt, p, new)
 }
 
 /// Organiser login. Unknown usernames and wrong passwords answer the same 401 after the
@@ -277,13 +290,15 @@ pub async fn login_dev(state: &AppState, openid: &str) -> ApiResult<LoginAnswer>
 /// # Errors
 /// 401 `invalid_credentials`; 429 `login_locked` while the username is locked out.
 pub async fn login_organiser(
-    state: &AppState,
+    db: &DatabaseConnection,
+    jwt: &JwtKeys,
+    lockout: &Lockout,
     username: &str,
     password_plain: &str,
 ) -> ApiResult<OrganiserLoginAnswer> {
     let username = username.trim();
     // Checked before the lookup, so a locked name answers the same whether or not it exists.
-    state.limits.organiser.begin(username).map_err(|wait| {
+    lockout.begin(username).map_err(|wait| {
         ApiError::too_many_requests(
             "login_locked",
             "Too many failed logins for this username; wait before trying again.",
@@ -292,7 +307,7 @@ pub async fn login_organiser(
     })?;
     let found = organisers::Entity::find()
         .filter(organisers::Column::Username.eq(username))
-        .one(&state.db)
+        .one(db)
         .await?;
     let ok = password::verify(
         found.as_ref().map(|o| o.password_hash.clone()),
@@ -301,13 +316,13 @@ pub async fn login_organiser(
     .await?;
     match found {
         Some(o) if ok => {
-            state.limits.organiser.succeeded(username);
+            lockout.succeeded(username);
             let role = if o.role == crate::services::identity::organiser_accounts::ROLE_ADMIN {
                 Role::Admin
             } else {
                 Role::Organiser
             };
-            let IssuedToken { token, expires_at } = state.jwt.issue(o.id, role, None)?;
+            let IssuedToken { token, expires_at } = jwt.issue(o.id, role, None)?;
             Ok(OrganiserLoginAnswer {
                 token,
                 expires_at,

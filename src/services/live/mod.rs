@@ -38,12 +38,18 @@ use crate::{
     models::{cohorts, enrollments, participants},
     services::{
         admin::access::require_campaign_access,
-        boards::leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry, Scope},
-        identity::{Organiser, jwt::Role},
+        boards::{
+            cache::BoardCache,
+            leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry, Scope},
+        },
+        campaigns::cache::CampaignCache,
+        identity::{
+            Organiser,
+            jwt::{JwtKeys, Role},
+        },
         progress::{CampaignCtx, Subject},
         reports::stats,
     },
-    state::AppState,
 };
 
 /// The PostgreSQL notification channel.
@@ -375,18 +381,20 @@ fn new_event_id() -> String {
 /// already stored and the screens catch up with their next snapshots.
 #[tracing::instrument(skip_all, fields(campaign = %ctx.campaign.slug))]
 pub async fn after_upload(
-    state: &AppState,
+    db: &DatabaseConnection,
+    events: &Arc<EventHub>,
     ctx: &CampaignCtx,
     enrollment: &enrollments::Model,
     newly: &[(i32, NaiveDate)],
 ) {
-    if let Err(e) = publish_upload(state, ctx, enrollment, newly).await {
+    if let Err(e) = publish_upload(db, events, ctx, enrollment, newly).await {
         tracing::warn!(error = %e, "could not publish live events");
     }
 }
 
 async fn publish_upload(
-    state: &AppState,
+    db: &DatabaseConnection,
+    events: &Arc<EventHub>,
     ctx: &CampaignCtx,
     enrollment: &enrollments::Model,
     newly: &[(i32, NaiveDate)],
@@ -396,12 +404,12 @@ async fn publish_upload(
         let (subject, name) = match (ctx.cohort_mode(), enrollment.cohort_id) {
             (true, Some(id)) => (
                 Subject::Cohort,
-                cohorts::Entity::find_by_id(id).one(&state.db).await?.map(|c| c.path),
+                cohorts::Entity::find_by_id(id).one(db).await?.map(|c| c.path),
             ),
             _ => (
                 Subject::Participant,
                 participants::Entity::find_by_id(enrollment.participant_id)
-                    .one(&state.db)
+                    .one(db)
                     .await?
                     .map(|p| p.display_name),
             ),
@@ -419,10 +427,9 @@ async fn publish_upload(
             });
         }
     }
-    state
-        .events
+    events
         .publish(
-            &state.db,
+            db,
             Envelope {
                 campaign_id: ctx.campaign.id,
                 unlocks,
@@ -555,12 +562,15 @@ pub struct BoardToken {
 ///
 /// # Errors
 /// 404 `campaign_not_found` (also without access); on database failure.
-#[tracing::instrument(skip(state, organiser), fields(campaign = %slug))]
-pub async fn board_token(state: &AppState, organiser: &Organiser, slug: &str) -> ApiResult<BoardToken> {
-    let campaign = require_campaign_access(&state.db, organiser, slug).await?;
-    let issued = state
-        .jwt
-        .issue(organiser.id, Role::Board, Some(campaign.slug.clone()))?;
+#[tracing::instrument(skip(db, jwt, organiser), fields(campaign = %slug))]
+pub async fn board_token(
+    db: &DatabaseConnection,
+    jwt: &JwtKeys,
+    organiser: &Organiser,
+    slug: &str,
+) -> ApiResult<BoardToken> {
+    let campaign = require_campaign_access(db, organiser, slug).await?;
+    let issued = jwt.issue(organiser.id, Role::Board, Some(campaign.slug.clone()))?;
     Ok(BoardToken {
         token: issued.token,
         expires_at: issued.expires_at,
@@ -615,14 +625,24 @@ fn frame(event: &str, id: Option<&str>, data: &impl Serialize) -> Bytes {
     Bytes::from(out)
 }
 
+/// What a screen's stream uses: the database, the campaign contexts and boards it opens
+/// with, and the event hub it listens to.
+#[derive(Clone, Copy)]
+pub struct Screens<'a> {
+    pub db: &'a DatabaseConnection,
+    pub campaigns: &'a CampaignCache,
+    pub boards: &'a BoardCache,
+    pub events: &'a Arc<EventHub>,
+}
+
 /// Opens a screen's session: checks who may watch and subscribes before the stream starts,
 /// so no event between the request and the first frame is lost.
 ///
 /// # Errors
 /// 403 `organiser_only` for participants, `board_token_scope`; 404 `campaign_not_found`.
-#[tracing::instrument(skip(state, viewer, last_id), fields(campaign = %slug))]
+#[tracing::instrument(skip(screens, viewer, last_id), fields(campaign = %slug))]
 pub async fn open_stream(
-    state: &AppState,
+    screens: Screens<'_>,
     viewer: &leaderboard::Viewer,
     slug: &str,
     last_id: Option<String>,
@@ -633,14 +653,14 @@ pub async fn open_stream(
             "Live events are for organisers and board screens.",
         ));
     }
-    let mut audience = leaderboard::open(&state.db, &state.campaigns, &state.boards, viewer, slug).await?;
+    let mut audience = leaderboard::open(screens.db, screens.campaigns, screens.boards, viewer, slug).await?;
     // A screen is public: never student numbers.
     audience.organiser = false;
-    let sub = state.events.subscribe(audience.ctx.campaign.id, last_id.as_deref());
+    let sub = screens.events.subscribe(audience.ctx.campaign.id, last_id.as_deref());
     let (tx, rx) = mpsc::channel(64);
-    let state = state.clone();
+    let (db, events) = (screens.db.clone(), Arc::clone(screens.events));
     tokio::spawn(async move {
-        if let Err(e) = run_session(&state, &audience, sub, last_id.is_some(), &tx).await {
+        if let Err(e) = run_session(&db, &events, &audience, sub, last_id.is_some(), &tx).await {
             tracing::debug!(error = %e, "event stream ended");
         }
     });
@@ -669,13 +689,13 @@ enum Rebuilt {
 }
 
 async fn run_session(
-    state: &AppState,
+    db: &DatabaseConnection,
+    events: &EventHub,
     audience: &Audience,
     mut sub: Subscription,
     resuming: bool,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<(), SessionEnd> {
-    let db = &state.db;
     let cid = audience.ctx.campaign.id;
     send(tx, Bytes::from_static(b"retry: 3000\n\n")).await?;
     match sub.replay.take() {
@@ -699,7 +719,7 @@ async fn run_session(
         }
         None => {}
     }
-    let feed = state.events.feed(cid);
+    let feed = events.feed(cid);
     // Compared as JSON: only a changed board is sent again.
     let mut board = feed.board(db, audience).await?;
     send(tx, raw_frame("leaderboard", &board)).await?;

@@ -5,6 +5,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{NaiveDate, Utc};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -13,12 +14,20 @@ use crate::{
     http::error::{ApiError, ApiResult},
     models::campaigns,
     services::{
-        boards::me::{self, ProgressView},
-        identity::werun,
+        boards::{
+            cache::BoardCache,
+            me::{self, ProgressView},
+        },
+        campaigns::cache::CampaignCache,
+        identity::{session_keys::SessionKeys, werun},
+        live::{self, EventHub},
         progress::{CampaignCtx, CohortDates, UnlockedStation},
-        steps::{queue::Upload, store::AcceptedDay},
+        steps::{
+            queue::{Upload, UploadQueue},
+            store::AcceptedDay,
+        },
     },
-    state::AppState,
+    settings::Settings,
 };
 
 /// Most days in one manual batch.
@@ -146,19 +155,33 @@ pub fn judge_days_in(
     (good, rejected)
 }
 
+/// What an upload uses: the database, the campaign contexts, the upload queue, the session
+/// keys (WeRun), the boards and the live events (for the answer and the screens), and the
+/// settings it reads (WeChat's appid and WeRun age, how cohort dates are kept).
+#[derive(Clone, Copy)]
+pub struct Uploads<'a> {
+    pub db: &'a DatabaseConnection,
+    pub campaigns: &'a CampaignCache,
+    pub queue: &'a UploadQueue,
+    pub session_keys: &'a SessionKeys,
+    pub boards: &'a BoardCache,
+    pub events: &'a Arc<EventHub>,
+    pub settings: &'a Settings,
+}
+
 /// A manual batch.
 ///
 /// # Errors
 /// 404 unknown campaign; 409 closed or not open campaign, uploads closed; 403 not enrolled
 /// or suspended; 422 source not accepted, empty or oversized batch.
-#[tracing::instrument(skip(state, batch), fields(campaign = %slug, days = batch.days.len()))]
+#[tracing::instrument(skip(up, batch), fields(campaign = %slug, days = batch.days.len()))]
 pub async fn upload_manual(
-    state: &AppState,
+    up: Uploads<'_>,
     participant_id: i32,
     slug: &str,
     batch: StepBatch,
 ) -> ApiResult<UploadAnswer> {
-    let ctx = state.campaigns.public(&state.db, slug).await?;
+    let ctx = up.campaigns.public(up.db, slug).await?;
     check_campaign(&ctx, StepSource::Manual)?;
     if batch.days.is_empty() {
         return Err(ApiError::invalid_field("days", "send at least one day"));
@@ -170,7 +193,7 @@ pub async fn upload_manual(
         ));
     }
     let (good, rejected) = judge_batch(&ctx.window, ctx.today(), batch.days);
-    finish_upload(state, &ctx, participant_id, good, rejected, StepSource::Manual).await
+    finish_upload(up, &ctx, participant_id, good, rejected, StepSource::Manual).await
 }
 
 /// A WeRun payload, decrypted with the participant's stored session key.
@@ -178,20 +201,20 @@ pub async fn upload_manual(
 /// # Errors
 /// As `upload_manual`, plus 422 `werun_undecryptable`, `werun_not_step_data`,
 /// `werun_foreign_appid`, `werun_stale`.
-#[tracing::instrument(skip(state, upload), fields(campaign = %slug))]
+#[tracing::instrument(skip(up, upload), fields(campaign = %slug))]
 pub async fn upload_werun(
-    state: &AppState,
+    up: Uploads<'_>,
     participant_id: i32,
     slug: &str,
     upload: WerunUpload,
 ) -> ApiResult<UploadAnswer> {
-    let ctx = state.campaigns.public(&state.db, slug).await?;
+    let ctx = up.campaigns.public(up.db, slug).await?;
     check_campaign(&ctx, StepSource::Werun)?;
     let now = Utc::now().timestamp();
-    let wechat = &state.settings.wechat;
-    let (good, rejected) = state
+    let wechat = &up.settings.wechat;
+    let (good, rejected) = up
         .session_keys
-        .judge(&state.db, participant_id, |key| {
+        .judge(up.db, participant_id, |key| {
             judge_werun(
                 key,
                 &upload,
@@ -204,7 +227,7 @@ pub async fn upload_werun(
         })
         .await?
         .map_err(|e| ApiError::unprocessable(e.code(), format!("{}.", capitalise(&e.to_string()))))?;
-    finish_upload(state, &ctx, participant_id, good, rejected, StepSource::Werun).await
+    finish_upload(up, &ctx, participant_id, good, rejected, StepSource::Werun).await
 }
 
 /// Days judged for an upload: the good ones merged by max per date, and the refused ones.
@@ -260,20 +283,20 @@ fn capitalise(s: &str) -> String {
 }
 
 async fn finish_upload(
-    state: &AppState,
+    up: Uploads<'_>,
     ctx: &Arc<CampaignCtx>,
     participant_id: i32,
     good: BTreeMap<NaiveDate, i64>,
     rejected: Vec<RejectedDay>,
     source: StepSource,
 ) -> ApiResult<UploadAnswer> {
-    let dates = if state.settings.cache.cohort_dates_max_staleness_ms == 0 {
+    let dates = if up.settings.cache.cohort_dates_max_staleness_ms == 0 {
         CohortDates::Now
     } else {
         CohortDates::Deferred
     };
-    let outcome = state
-        .uploads
+    let outcome = up
+        .queue
         .store(Upload {
             ctx: Arc::clone(ctx),
             participant_id,
@@ -284,11 +307,11 @@ async fn finish_upload(
         .await?;
     // A replay changes no board: no screen needs to hear of it.
     if outcome.changed {
-        crate::services::live::after_upload(state, ctx, &outcome.enrollment, &outcome.newly).await;
+        live::after_upload(up.db, up.events, ctx, &outcome.enrollment, &outcome.newly).await;
     }
     let progress = match &outcome.class {
-        Some(class) => me::progress_view_with(&state.db, &state.boards, ctx, &outcome.enrollment, Some(class)).await?,
-        None => me::progress_view(&state.db, &state.boards, ctx, &outcome.enrollment).await?,
+        Some(class) => me::progress_view_with(up.db, up.boards, ctx, &outcome.enrollment, Some(class)).await?,
+        None => me::progress_view(up.db, up.boards, ctx, &outcome.enrollment).await?,
     };
     let newly_unlocked = outcome
         .newly
