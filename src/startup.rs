@@ -149,9 +149,9 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .wrap(middleware::from_fn(crate::http::metrics::track))
             // Inside the logger, so that a caught panic is logged as a 500 with its request id.
             .wrap(middleware::from_fn(crate::http::panic::catch_panic))
-            .wrap(middleware::from_fn(routes::add_request_id))
+            .wrap(middleware::from_fn(crate::http::middleware::add_request_id))
             .wrap(TracingLogger::default())
-            .wrap(middleware::from_fn(routes::bearer_from_query))
+            .wrap(middleware::from_fn(crate::http::middleware::bearer_from_query))
             .app_data(data.clone())
             .app_data(metrics.clone())
             .configure(|cfg| routes::config(cfg, &settings))

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod panic;
 pub mod ratelimit;
