@@ -1,10 +1,8 @@
 //! The names people type and the game keeps: slugs (campaigns, routes) and join codes.
 //! Each is parsed once, where it enters, into a type that only holds a valid one.
 
-use std::fmt;
-
 /// A campaign's or route's slug: 2–64 lowercase ASCII letters, digits and inner hyphens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slug(String);
 
 impl Slug {
@@ -21,24 +19,14 @@ impl Slug {
         valid.then(|| Self(s.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn into_string(self) -> String {
         self.0
     }
 }
 
-impl fmt::Display for Slug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// A cohort's join code: 3–16 ASCII letters, digits or hyphens, kept in upper case, so that
 /// `cs2301` typed on a phone finds `CS2301`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinCode(String);
 
 impl JoinCode {
@@ -58,18 +46,8 @@ impl JoinCode {
         valid.then_some(Self(c))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn into_string(self) -> String {
         self.0
-    }
-}
-
-impl fmt::Display for JoinCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

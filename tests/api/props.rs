@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
+use longmarch::domain::states::StepSource;
 use longmarch::services::{
     progress::{CampaignCtx, CohortDates, refresh_stale_cohorts},
     steps::{review, store},
@@ -54,7 +55,7 @@ async fn apply(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: CohortDate
                 ctx: &ctx,
                 participant_id: ids[upload.0],
                 good: &good,
-                source: store::StepSource::Manual,
+                source: StepSource::Manual,
                 dates,
             },
         )
@@ -89,7 +90,7 @@ async fn apply_together(app: &TestApp, ids: &[i32], uploads: &[Upload], dates: C
                 ctx: &ctx,
                 participant_id: ids[upload.0],
                 good,
-                source: store::StepSource::Manual,
+                source: StepSource::Manual,
                 dates,
             })
             .collect();

@@ -701,9 +701,12 @@ async fn fifty_concurrent_uploads_of_one_day_leave_the_maximum_and_each_unlock_o
 
 #[tokio::test]
 async fn a_replayed_upload_stores_nothing_and_says_so() {
-    use longmarch::services::{
-        progress::{CampaignCtx, CohortDates},
-        steps::store,
+    use longmarch::{
+        domain::states::StepSource,
+        services::{
+            progress::{CampaignCtx, CohortDates},
+            steps::store,
+        },
     };
     use std::collections::BTreeMap;
     let app = spawn_app().await;
@@ -723,7 +726,7 @@ async fn a_replayed_upload_stores_nothing_and_says_so() {
                     ctx: &ctx,
                     participant_id: e.participant_id,
                     good: &good,
-                    source: store::StepSource::Manual,
+                    source: StepSource::Manual,
                     dates: CohortDates::Now,
                 },
             )

@@ -11,10 +11,10 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    domain::names::Slug,
     domain::{
         conversion::{self, ProgressMode},
         days::parse_local_day,
+        names::Slug,
     },
     http::error::{ApiError, ApiResult},
     models::{
@@ -22,9 +22,9 @@ use crate::{
         campaigns::{self, CampaignStatus, StepSource},
         organisers, routes, step_days,
     },
-    services::campaigns::cache::CampaignCache,
     services::{
         admin::{access, audit},
+        campaigns::cache::CampaignCache,
         identity::Organiser,
         progress,
     },

@@ -17,12 +17,12 @@ use crate::{
     domain::names::JoinCode,
     http::error::{ApiError, ApiResult},
     models::{campaigns, cohorts, enrollments, roster_entries, unlocks},
-    services::campaigns::cache::CampaignCache,
     services::{
         admin::{
             access, audit,
             csv_lines::{CsvLines, LineError, LineErrors, columns},
         },
+        campaigns::cache::CampaignCache,
         identity::{Organiser, parse_display_name, parse_student_no},
         progress::Subject,
     },

@@ -21,12 +21,12 @@ use crate::{
     },
     http::error::{ApiError, ApiResult},
     models::{campaigns, routes, stations},
-    services::campaigns::cache::CampaignCache,
     services::{
         admin::{
             access, audit,
             csv_lines::{CsvLines, LineError, LineErrors, columns},
         },
+        campaigns::cache::CampaignCache,
         campaigns::route_documents::{RouteDoc, StationDoc, invalid_coordinates},
         identity::Organiser,
     },

@@ -22,12 +22,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    domain::states::EnrollmentStatus,
     domain::{
         days::parse_local_day,
         paging::{Count, PageRequest},
         percent::{basis_points, bp_percent},
         ranking::{competition_ranks, page_ranks, rank_for},
+        states::EnrollmentStatus,
     },
     http::error::{ApiError, ApiResult},
     models::{cohort_days, cohorts, enrollments, participants, step_days},

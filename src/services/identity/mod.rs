@@ -25,18 +25,14 @@ use crate::{
         ratelimit::Lockout,
     },
     models::{campaigns, cohorts, enrollments, organisers, participants},
-    services::{
-        identity::{
-            jwt::{IssuedToken, JwtKeys, Role},
-            session_keys::SessionKeys,
-            wechat_login::{WechatClient, redact_openid},
-        },
-        wechat::{
-            WechatApi,
-            content::{NameCheck, check_display_name},
-        },
+    services::wechat::{
+        WechatApi,
+        content::{NameCheck, check_display_name},
     },
 };
+use jwt::{IssuedToken, JwtKeys, Role};
+use session_keys::SessionKeys;
+use wechat_login::{WechatClient, redact_openid};
 
 /// An authenticated participant (the `Participant` extractor in `http::extract` proves it).
 #[derive(Debug, Clone, Copy)]
@@ -317,7 +313,7 @@ pub async fn login_organiser(
     match found {
         Some(o) if ok => {
             lockout.succeeded(username);
-            let role = if o.role == crate::services::identity::organiser_accounts::ROLE_ADMIN {
+            let role = if o.role == organiser_accounts::ROLE_ADMIN {
                 Role::Admin
             } else {
                 Role::Organiser

@@ -23,7 +23,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{
-    domain::days::parse_local_day,
+    domain::{days::parse_local_day, states::StepSource},
     http::error::{ApiError, ApiResult},
     models::{campaigns, enrollments, participants},
     services::{
@@ -33,10 +33,7 @@ use crate::{
         },
         identity::Organiser,
         progress::{CampaignCtx, CohortDates},
-        steps::{
-            ingest,
-            store::{self, StepSource},
-        },
+        steps::{ingest, store},
     },
 };
 

@@ -33,7 +33,7 @@ use crate::{
 /// Most days in one manual batch.
 pub const MAX_BATCH_DAYS: usize = 31;
 
-pub use crate::domain::states::StepSource;
+use crate::domain::states::StepSource;
 
 /// One day of a manual upload.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

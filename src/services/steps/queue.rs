@@ -38,6 +38,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    domain::states::StepSource,
     http::{
         error::{ApiError, ApiResult},
         metrics::Metrics,
@@ -59,7 +60,7 @@ pub struct Upload {
     pub ctx: Arc<CampaignCtx>,
     pub participant_id: i32,
     pub good: BTreeMap<NaiveDate, i64>,
-    pub source: store::StepSource,
+    pub source: StepSource,
     pub dates: CohortDates,
 }
 

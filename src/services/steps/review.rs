@@ -11,9 +11,9 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    domain::states::EnrollmentStatus,
     domain::{
         paging::{Count, PageRequest},
+        states::EnrollmentStatus,
         step_day::{self, StoredDay},
     },
     http::error::{ApiError, ApiResult},

@@ -9,11 +9,12 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use crate::{
+    domain::states::StepSource,
     http::error::{ApiError, ApiResult},
     models::{cohorts, enrollments, participants},
     services::{
         progress::{CampaignCtx, CohortDates, recompute_in, refresh_stale_cohorts},
-        steps::store::{StepSource, store_all_in},
+        steps::store::store_all_in,
     },
 };
 

@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    domain::step_day::{self, DayDelta, StoredDay},
+    domain::{
+        states::StepSource,
+        step_day::{self, DayDelta, StoredDay},
+    },
     http::error::{ApiError, ApiResult},
     models::{cohorts, enrollments, step_days},
     services::progress::{self, CampaignCtx, CohortDates, Shared, Written},
 };
-
-pub use crate::domain::states::StepSource;
 
 /// A day taken into account.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -154,7 +155,7 @@ impl ToStore<'_> {
 ///
 /// # Errors
 /// On database failure: the transaction may hold part of the writes and must be rolled back.
-pub async fn store_together<'a>(
+async fn store_together<'a>(
     db: &impl ConnectionTrait,
     uploads: &[ToStore<'a>],
     shared: &mut Shared<'a>,
@@ -383,7 +384,7 @@ fn to_json(value: &impl Serialize) -> ApiResult<String> {
 
 /// An upload stored but for its share of its cohorts' and campaign's rows, which waits in a
 /// [`Shared`] to be written with those of the other uploads of the transaction.
-pub struct Stored {
+struct Stored {
     accepted: Vec<AcceptedDay>,
     change: Change,
 }
@@ -438,7 +439,7 @@ impl Stored {
 ///
 /// # Errors
 /// Per upload: its refusal, or its class missing from `written`.
-pub fn finish_all(stored: Vec<ApiResult<Stored>>, written: &Written) -> Vec<ApiResult<IngestOutcome>> {
+fn finish_all(stored: Vec<ApiResult<Stored>>, written: &Written) -> Vec<ApiResult<IngestOutcome>> {
     let mut reported = std::collections::HashSet::new();
     let mut outcomes: Vec<_> = stored
         .into_iter()
