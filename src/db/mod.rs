@@ -12,7 +12,9 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnAcquireErr, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    ExecResult, QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ExecResult, QueryResult, QuerySelect, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
+    sea_query::{LockBehavior, LockType},
     sqlx::{
         postgres::PgConnectOptions,
         sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
@@ -24,6 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::settings::DatabaseSettings;
 
 pub mod backup;
+pub mod batches;
 pub mod retry;
 pub mod tcp;
 
@@ -326,6 +329,53 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
         })
         .await?;
     Ok(WriteTxn { txn, _turn: turn })
+}
+
+/// Whether a write transaction must lock the rows it reads before it writes them:
+/// PostgreSQL does (`FOR UPDATE`); on SQLite [`begin_write`]'s `BEGIN IMMEDIATE` already
+/// holds the whole database, and there are no row locks to take.
+pub fn locks_rows(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// Takes the lock `key` until the end of the write transaction `txn`, unless another
+/// transaction holds it: `false` then. Among instances sharing PostgreSQL it is an advisory
+/// lock (`pg_try_advisory_xact_lock`); on SQLite the write transaction already excludes
+/// every other writer, so the lock is always taken.
+///
+/// # Errors
+/// On database failure.
+pub async fn try_lock_for_transaction(txn: &impl ConnectionTrait, key: i64) -> Result<bool, DbErr> {
+    if !locks_rows(txn) {
+        return Ok(true);
+    }
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_try_advisory_xact_lock($1)",
+            [key.into()],
+        ))
+        .await?;
+    row.map_or(Ok(false), |r| r.try_get_by_index::<bool>(0))
+}
+
+/// `select` with its rows locked for update where the database locks rows ([`locks_rows`]).
+pub fn for_update<S: QuerySelect>(db: &impl ConnectionTrait, select: S) -> S {
+    if locks_rows(db) {
+        select.lock_exclusive()
+    } else {
+        select
+    }
+}
+
+/// `select` locking its rows for update where the database locks rows, skipping rows
+/// another transaction holds (a worker sharing a queue with other instances).
+pub fn for_update_skip_locked<S: QuerySelect>(db: &impl ConnectionTrait, select: S) -> S {
+    if locks_rows(db) {
+        select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+    } else {
+        select
+    }
 }
 
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {

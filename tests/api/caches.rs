@@ -178,7 +178,7 @@ async fn a_board_within_its_bound_answers_without_waiting_for_its_refresh() {
 async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
     use longmarch::{
         models::{campaigns, enrollments, participants},
-        services::boards::leaderboard::{Period, Scope},
+        services::boards::scope::{Period, Scope},
     };
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
@@ -261,7 +261,7 @@ async fn a_board_read_in_several_pages_ranks_everyone_once_in_database_order() {
     assert_eq!(built.len(), N as u64 + 1);
     for offset in (0..=N as u64).step_by(100) {
         let expected = scope.page(&app.db, 100, offset).await.expect("database page");
-        let ids = |rows: &[(u64, longmarch::services::boards::leaderboard::BoardRow)]| {
+        let ids = |rows: &[(u64, longmarch::services::boards::scope::BoardRow)]| {
             rows.iter()
                 .map(|(rank, r)| (*rank, r.enrollment_id))
                 .collect::<Vec<_>>()
@@ -313,7 +313,7 @@ async fn refreshed_row(
     db: &sea_orm::DatabaseConnection,
     campaign_id: i32,
     participant_id: i32,
-) -> longmarch::services::boards::leaderboard::BoardRow {
+) -> longmarch::services::boards::scope::BoardRow {
     let board = boards.snapshot(db, campaign_id).await.expect("board").expect("built");
     board.participant(participant_id).expect("ranked")
 }

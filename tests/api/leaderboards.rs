@@ -345,7 +345,7 @@ async fn cohort_board_ranks_children_by_each_metric() {
 async fn ranking_among_100k_stays_cheap() {
     use longmarch::{
         models::{campaigns, participants},
-        services::boards::leaderboard::{Period, Scope},
+        services::boards::scope::{Period, Scope},
     };
     use rand::Rng;
     use sea_orm::{QueryOrder, Set};

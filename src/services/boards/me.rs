@@ -10,7 +10,7 @@ use crate::{
     http::error::{ApiError, ApiResult},
     models::{cohorts, enrollments, step_days, unlocks},
     services::{
-        boards::{cache::BoardCache, leaderboard::Scope},
+        boards::{cache::BoardCache, scope::Scope},
         progress::{CampaignCtx, PositionView, Subject},
     },
 };

@@ -4,3 +4,4 @@
 pub mod cache;
 pub mod leaderboard;
 pub mod me;
+pub mod scope;

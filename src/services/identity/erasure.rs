@@ -24,7 +24,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
 };
 use serde_json::json;
 
@@ -132,11 +132,7 @@ struct Erased {
 /// Erases the participant's personal data, in the caller's transaction. `None` when it was
 /// erased before.
 async fn erase_in(db: &impl ConnectionTrait, participant_id: i32) -> ApiResult<Option<Erased>> {
-    let mut q = participants::Entity::find_by_id(participant_id);
-    if db.get_database_backend() == DbBackend::Postgres {
-        // SQLite's write transaction already holds the whole database.
-        q = q.lock_exclusive();
-    }
+    let q = crate::db::for_update(db, participants::Entity::find_by_id(participant_id));
     let p = q.one(db).await?.ok_or_else(|| {
         ApiError::not_found(
             "participant_not_found",

@@ -40,7 +40,8 @@ use crate::{
         admin::access::require_campaign_access,
         boards::{
             cache::BoardCache,
-            leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry, Scope},
+            leaderboard::{self, Audience, BoardEntry, CohortBoardQuery, CohortEntry},
+            scope::Scope,
         },
         campaigns::cache::CampaignCache,
         identity::{

@@ -14,14 +14,15 @@ pub use shared::{Shared, Written};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType, SimpleExpr},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+    sea_query::{CaseStatement, Expr, ExprTrait, SimpleExpr},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    db::batches::{self, TotalsRow},
     domain::{
         cohort_tree,
         conversion::{self, ProgressMode},
@@ -377,14 +378,11 @@ pub async fn refresh_stale_cohorts(db: &DatabaseConnection, campaign_id: Option<
         };
         let ctx = CampaignCtx::from_model(db, campaign).await?;
         let txn = crate::db::begin_write(db).await?;
-        let mut stale = cohorts::Entity::find()
+        let stale = cohorts::Entity::find()
             .filter(cohorts::Column::CampaignId.eq(id))
             .filter(cohorts::Column::ReachedDatesStale.eq(true))
             .order_by_asc(cohorts::Column::Id);
-        if txn.get_database_backend() == DbBackend::Postgres {
-            stale = stale.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let stale = stale.all(&txn).await?;
+        let stale = crate::db::for_update_skip_locked(&txn, stale).all(&txn).await?;
         for chunk in stale.chunks(REFRESH_CHUNK) {
             rederive_cohorts(&txn, &ctx, chunk, Utc::now()).await?;
         }
@@ -678,53 +676,11 @@ pub async fn write_totals<'o>(
             }
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "UPDATE enrollments AS e SET total_steps = (r->>'total_steps')::bigint, \
-             total_counted = (r->>'total_counted')::bigint, days_active = (r->>'days_active')::integer, \
-             metres = (r->>'metres')::bigint, stations_reached = (r->>'stations_reached')::integer, \
-             last_reached_on = (r->>'last_reached_on')::date, finished_on = (r->>'finished_on')::date, \
-             updated_at = $2 FROM jsonb_array_elements($1::jsonb) AS r WHERE e.id = (r->>'id')::integer"
-        }
-        _ => {
-            "UPDATE enrollments SET total_steps = json_extract(r.value, '$.total_steps'), \
-             total_counted = json_extract(r.value, '$.total_counted'), \
-             days_active = json_extract(r.value, '$.days_active'), metres = json_extract(r.value, '$.metres'), \
-             stations_reached = json_extract(r.value, '$.stations_reached'), \
-             last_reached_on = json_extract(r.value, '$.last_reached_on'), \
-             finished_on = json_extract(r.value, '$.finished_on'), updated_at = ?2 \
-             FROM jsonb_each(?1) AS r WHERE enrollments.id = json_extract(r.value, '$.id')"
-        }
-    };
-    let json = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;
-    let result = db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            sql,
-            [json.into(), now.into()],
-        ))
-        .await?;
-    if result.rows_affected() != rows.len() as u64 {
-        return Err(anyhow::anyhow!("{} of {} enrollments were written", result.rows_affected(), rows.len()).into());
+    let written = batches::write_totals(db, &rows, now).await?;
+    if written != rows.len() as u64 {
+        return Err(anyhow::anyhow!("{written} of {} enrollments were written", rows.len()).into());
     }
     Ok(())
-}
-
-/// An enrollment's totals as `write_totals` sends them to the database.
-#[derive(Serialize)]
-struct TotalsRow {
-    id: i32,
-    total_steps: i64,
-    total_counted: i64,
-    days_active: i32,
-    metres: i64,
-    stations_reached: i32,
-    last_reached_on: Option<NaiveDate>,
-    finished_on: Option<NaiveDate>,
 }
 
 /// Applies per-day deltas of one participant to their own totals and unlocks, and adds
@@ -864,13 +820,10 @@ pub async fn lock_enrollment(
     campaign_id: i32,
     participant_id: i32,
 ) -> ApiResult<Option<enrollments::Model>> {
-    let mut q = enrollments::Entity::find()
+    let q = enrollments::Entity::find()
         .filter(enrollments::Column::CampaignId.eq(campaign_id))
         .filter(enrollments::Column::ParticipantId.eq(participant_id));
-    if db.get_database_backend() == DbBackend::Postgres {
-        q = q.lock_exclusive();
-    }
-    Ok(q.one(db).await?)
+    Ok(crate::db::for_update(db, q).one(db).await?)
 }
 
 /// Participants a rebuild reads per round trip, with their step days and unlocks.

@@ -17,13 +17,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{CaseStatement, Expr, ExprTrait, LockType, OnConflict, SimpleExpr},
 };
 
 use super::{CampaignCtx, CohortDates, Rederive, refresh_cohort};
-use crate::domain::{progress::may_shift_sql, step_day::DayDelta};
 use crate::{
+    db::batches::{self, CohortDayRow},
+    domain::{progress::may_shift_sql, step_day::DayDelta},
     http::error::ApiResult,
     models::{campaign_days, cohorts},
 };
@@ -204,7 +205,7 @@ impl CampaignShare<'_> {
 /// # Errors
 /// On database failure.
 pub async fn lock_in_id_order(db: &impl ConnectionTrait, ids: &[i32]) -> ApiResult<()> {
-    if db.get_database_backend() != DbBackend::Postgres || ids.len() < 2 {
+    if !crate::db::locks_rows(db) || ids.len() < 2 {
         return Ok(());
     }
     let _locked: Vec<i32> = cohorts::Entity::find()
@@ -289,40 +290,7 @@ async fn upsert_cohort_days(db: &impl ConnectionTrait, cohorts: &BTreeMap<i32, C
                 })
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let rows_of = match backend {
-        DbBackend::Postgres => {
-            "SELECT (r->>'cohort_id')::integer, (r->>'day')::date, (r->>'counted')::bigint, \
-             (r->>'active_members')::integer FROM jsonb_array_elements($1::jsonb) AS r"
-        }
-        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-        _ => {
-            "SELECT json_extract(value, '$.cohort_id'), json_extract(value, '$.day'), \
-             json_extract(value, '$.counted'), json_extract(value, '$.active_members') FROM jsonb_each(?) WHERE true"
-        }
-    };
-    let sql = format!(
-        "INSERT INTO cohort_days (cohort_id, day, counted, active_members) {rows_of} \
-         ON CONFLICT (cohort_id, day) DO UPDATE SET \
-         counted = cohort_days.counted + excluded.counted, \
-         active_members = cohort_days.active_members + excluded.active_members"
-    );
-    let json = serde_json::to_string(&rows).map_err(anyhow::Error::from)?;
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, [json.into()]))
-        .await?;
-    Ok(())
-}
-
-/// A cohort's day as `upsert_cohort_days` sends it to the database.
-#[derive(serde::Serialize)]
-struct CohortDayRow {
-    cohort_id: i32,
-    day: NaiveDate,
-    counted: i64,
-    active_members: i32,
+    Ok(batches::add_cohort_days(db, &rows).await?)
 }
 
 /// Adds the gathered days to the campaign's per-day rows, in one statement.

@@ -17,7 +17,7 @@ use crate::{
     http::error::{ApiError, ApiResult},
     models::{cohorts, enrollments, participants, step_days},
     services::{
-        boards::leaderboard::{BoardRow, RowKey, Scope, unranked_after},
+        boards::scope::{BoardRow, RowKey, Scope, unranked_after},
         progress::{CampaignCtx, km},
     },
 };

@@ -206,10 +206,7 @@ async fn set_voided_once(
     let enrollment = progress::lock_enrollment(&txn, campaign.id, owner)
         .await?
         .ok_or_else(|| anyhow::anyhow!("step day {step_day_id} has no enrollment"))?;
-    let mut locked = step_days::Entity::find_by_id(step_day_id);
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        locked = locked.lock_exclusive();
-    }
+    let locked = crate::db::for_update(&txn, step_days::Entity::find_by_id(step_day_id));
     let day = locked.one(&txn).await?.ok_or_else(not_found)?;
     let voided = reason.is_some();
     if day.voided == voided {

@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
-use serde::{Deserialize, Serialize};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::{
+    db::batches::{self, DayRow, LockedEnrollments, UploadKey},
     domain::{
         states::StepSource,
         step_day::{self, DayDelta, StoredDay},
@@ -239,22 +240,12 @@ fn admit(locked: Option<(enrollments::Model, Vec<StoredDay>)>) -> ApiResult<(enr
     Ok((enrollment, stored))
 }
 
-/// The enrollments of `uploads`, locked so that uploads of one participant serialise, with
-/// their stored rows among the days uploaded, by (campaign, participant). The uploads' keys
-/// and days go as one JSON parameter, so that one statement text serves every batch.
-///
-/// On SQLite `BEGIN IMMEDIATE` has already serialised every writer, and one statement reads
-/// both (each enrollment's day rows as one JSON array: joined, every day row would repeat
-/// the enrollment's columns, and sqlx copies every value of every row). On PostgreSQL the
-/// enrollments are locked in id order, and the days need a statement of their own after
-/// the locks: a locking read that waited for another upload sees the locked row as that
-/// upload committed it, but every other row of the statement as of the statement's start
-/// (READ COMMITTED), so a joined read of the days would miss what the other upload stored
-/// and count it twice.
+/// The enrollments of `uploads`, locked, with their stored rows among the days uploaded
+/// (`db::batches::lock_enrollments_with_days`), by (campaign, participant).
 async fn lock_with_days<'u, 'a: 'u>(
     db: &impl ConnectionTrait,
     uploads: impl Iterator<Item = &'u ToStore<'a>>,
-) -> ApiResult<std::collections::HashMap<(i32, i32), (enrollments::Model, Vec<StoredDay>)>> {
+) -> ApiResult<LockedEnrollments> {
     let keys: Vec<UploadKey> = uploads
         .map(|u| UploadKey {
             campaign_id: u.ctx.campaign.id,
@@ -262,124 +253,7 @@ async fn lock_with_days<'u, 'a: 'u>(
             days: u.good.keys().copied().collect(),
         })
         .collect();
-    let mut locked = std::collections::HashMap::with_capacity(keys.len());
-    if keys.is_empty() {
-        return Ok(locked);
-    }
-    let backend = db.get_database_backend();
-    if backend == DbBackend::Postgres {
-        let sql = "SELECT e.* FROM enrollments e WHERE (e.campaign_id, e.participant_id) IN \
-                   (SELECT (r->>'campaign_id')::integer, (r->>'participant_id')::integer \
-                   FROM jsonb_array_elements($1::jsonb) AS r) \
-                   ORDER BY e.id FOR UPDATE OF e";
-        let rows = enrollments::Model::find_by_statement(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [to_json(&keys)?.into()],
-        ))
-        .all(db)
-        .await?;
-        for e in rows {
-            locked.insert((e.campaign_id, e.participant_id), (e, Vec::new()));
-        }
-        if keys.iter().all(|k| k.days.is_empty()) {
-            return Ok(locked);
-        }
-        let sql = "SELECT d.campaign_id, d.participant_id, d.day, d.steps, d.counted, d.flagged, d.voided \
-                   FROM jsonb_array_elements($1::jsonb) AS r \
-                   CROSS JOIN jsonb_array_elements_text(r->'days') AS w(day) JOIN step_days d \
-                   ON d.participant_id = (r->>'participant_id')::integer \
-                   AND d.campaign_id = (r->>'campaign_id')::integer AND d.day = w.day::date";
-        let rows =
-            StoredDayRow::find_by_statement(Statement::from_sql_and_values(backend, sql, [to_json(&keys)?.into()]))
-                .all(db)
-                .await?;
-        for row in rows {
-            if let Some((_, days)) = locked.get_mut(&(row.campaign_id, row.participant_id)) {
-                days.push(row.stored());
-            }
-        }
-        return Ok(locked);
-    }
-    // `CROSS JOIN` keeps the uploads as the outer loop: one index lookup each.
-    let sql = "SELECT e.*, (SELECT json_group_array(json_object('day', d.day, 'steps', d.steps, \
-               'counted', d.counted, 'flagged', d.flagged, 'voided', d.voided)) \
-               FROM step_days d WHERE d.participant_id = e.participant_id AND d.campaign_id = e.campaign_id \
-               AND d.day IN (SELECT value FROM json_each(r.value, '$.days'))) AS stored_days \
-               FROM jsonb_each(?) AS r CROSS JOIN enrollments e \
-               ON e.campaign_id = json_extract(r.value, '$.campaign_id') \
-               AND e.participant_id = json_extract(r.value, '$.participant_id')";
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, [to_json(&keys)?.into()]))
-        .await?;
-    for row in rows {
-        let enrollment = enrollments::Model::from_query_result(&row, "")?;
-        let stored: String = row.try_get("", "stored_days")?;
-        let stored: Vec<StoredDayJson> = serde_json::from_str(&stored).map_err(anyhow::Error::from)?;
-        locked.insert(
-            (enrollment.campaign_id, enrollment.participant_id),
-            (enrollment, stored.into_iter().map(StoredDayJson::stored).collect()),
-        );
-    }
-    Ok(locked)
-}
-
-/// An upload's enrollment and days, as `lock_with_days` sends them to the database.
-#[derive(Serialize)]
-struct UploadKey {
-    campaign_id: i32,
-    participant_id: i32,
-    days: Vec<NaiveDate>,
-}
-
-/// A stored day of one of the locked enrollments (PostgreSQL).
-#[derive(FromQueryResult)]
-struct StoredDayRow {
-    campaign_id: i32,
-    participant_id: i32,
-    day: NaiveDate,
-    steps: i64,
-    counted: i64,
-    flagged: bool,
-    voided: bool,
-}
-
-impl StoredDayRow {
-    fn stored(self) -> StoredDay {
-        StoredDay {
-            day: self.day,
-            steps: self.steps,
-            counted: self.counted,
-            flagged: self.flagged,
-            voided: self.voided,
-        }
-    }
-}
-
-/// A stored day as SQLite's `json_object` writes it (booleans as 0 and 1).
-#[derive(Deserialize)]
-struct StoredDayJson {
-    day: NaiveDate,
-    steps: i64,
-    counted: i64,
-    flagged: i64,
-    voided: i64,
-}
-
-impl StoredDayJson {
-    fn stored(self) -> StoredDay {
-        StoredDay {
-            day: self.day,
-            steps: self.steps,
-            counted: self.counted,
-            flagged: self.flagged != 0,
-            voided: self.voided != 0,
-        }
-    }
-}
-
-fn to_json(value: &impl Serialize) -> ApiResult<String> {
-    Ok(serde_json::to_string(value).map_err(anyhow::Error::from)?)
+    Ok(batches::lock_enrollments_with_days(db, &keys).await?)
 }
 
 /// An upload stored but for its share of its cohorts' and campaign's rows, which waits in a
@@ -509,36 +383,10 @@ fn merge(u: &ToStore<'_>, enrollment: &enrollments::Model, stored: &[StoredDay],
     }
 }
 
-/// Writes new and grown days in one statement, their rows as one JSON parameter. Rows
-/// already stored keep their id, creation time and void state (only steps, counted, flag,
-/// source and update time are written); the caller has read them under the enrollments'
-/// locks, so each row here is exactly the day's new value.
+/// Writes new and grown days in one statement (`db::batches::upsert_step_days`). Rows
+/// already stored keep their id, creation time and void state; the caller has read them
+/// under the enrollments' locks, so each row here is exactly the day's new value.
 async fn store_days(db: &impl ConnectionTrait, rows: &[step_days::Model], now: DateTime<Utc>) -> ApiResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let rows_of = match backend {
-        DbBackend::Postgres => {
-            "SELECT (r->>'campaign_id')::integer, (r->>'participant_id')::integer, \
-             (r->>'enrollment_id')::integer, (r->>'day')::date, (r->>'steps')::bigint, (r->>'counted')::bigint, \
-             r->>'source', (r->>'flagged')::boolean, false, NULL, $2, $2 FROM jsonb_array_elements($1::jsonb) AS r"
-        }
-        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-        _ => {
-            "SELECT json_extract(value, '$.campaign_id'), json_extract(value, '$.participant_id'), \
-             json_extract(value, '$.enrollment_id'), json_extract(value, '$.day'), json_extract(value, '$.steps'), \
-             json_extract(value, '$.counted'), json_extract(value, '$.source'), json_extract(value, '$.flagged'), \
-             0, NULL, ?2, ?2 FROM jsonb_each(?1) WHERE true"
-        }
-    };
-    let sql = format!(
-        "INSERT INTO step_days (campaign_id, participant_id, enrollment_id, day, steps, counted, source, flagged, \
-         voided, void_reason, created_at, updated_at) {rows_of} \
-         ON CONFLICT (participant_id, campaign_id, day) DO UPDATE SET steps = excluded.steps, \
-         counted = excluded.counted, flagged = excluded.flagged, source = excluded.source, \
-         updated_at = excluded.updated_at"
-    );
     let rows: Vec<DayRow<'_>> = rows
         .iter()
         .map(|r| DayRow {
@@ -552,24 +400,5 @@ async fn store_days(db: &impl ConnectionTrait, rows: &[step_days::Model], now: D
             flagged: r.flagged,
         })
         .collect();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [to_json(&rows)?.into(), now.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// A step day as `store_days` sends it to the database.
-#[derive(Serialize)]
-struct DayRow<'a> {
-    campaign_id: i32,
-    participant_id: i32,
-    enrollment_id: i32,
-    day: NaiveDate,
-    steps: i64,
-    counted: i64,
-    source: &'a str,
-    flagged: bool,
+    Ok(batches::upsert_step_days(db, &rows, now).await?)
 }

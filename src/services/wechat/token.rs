@@ -8,9 +8,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Set, Statement, sea_query::OnConflict,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::OnConflict};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -68,8 +66,9 @@ impl WechatApi {
         let deadline = tokio::time::Instant::now() + WAIT_FOR_OTHER;
         loop {
             let txn = crate::db::begin_write(db).await.map_err(unavailable)?;
-            if db.get_database_backend() == DbBackend::Postgres
-                && !try_advisory_lock(&txn).await.map_err(unavailable)?
+            if !crate::db::try_lock_for_transaction(&txn, ADVISORY_KEY)
+                .await
+                .map_err(unavailable)?
             {
                 txn.rollback().await.map_err(unavailable)?;
                 // Another instance is refreshing: use its token once it is stored.
@@ -154,15 +153,4 @@ impl WechatApi {
             )),
         }
     }
-}
-
-async fn try_advisory_lock(txn: &impl ConnectionTrait) -> Result<bool, sea_orm::DbErr> {
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_try_advisory_xact_lock($1)",
-            [ADVISORY_KEY.into()],
-        ))
-        .await?;
-    row.map_or(Ok(false), |r| r.try_get_by_index::<bool>(0))
 }

@@ -43,7 +43,7 @@ use crate::{
     domain::ranking::{RankKey, rank_for, ranks_from},
     http::error::ApiResult,
     models::{campaigns, enrollments},
-    services::boards::leaderboard::{BoardRow, RowKey, Scope, with_row_columns},
+    services::boards::scope::{BoardRow, RowKey, Scope, with_row_columns},
 };
 
 /// Rows per query of a build.
