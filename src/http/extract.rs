@@ -89,18 +89,29 @@ fn subject(claims: &Claims) -> Result<i32, ApiError> {
         .map_err(|_| ApiError::unauthorized("invalid_token", "The token's subject is not valid."))
 }
 
+/// The caller of a token whose role is among `roles`, built from its subject and role.
+/// 401 without a valid token; 403 `refusal` (code, detail) with another role.
+fn with_role<T>(
+    req: &HttpRequest,
+    roles: &[Role],
+    refusal: (&'static str, &'static str),
+    build: impl FnOnce(i32, Role) -> T,
+) -> Ready<Result<T, ApiError>> {
+    ready(required(req).and_then(|c| {
+        if !roles.contains(&c.role) {
+            return Err(ApiError::forbidden(refusal.0, refusal.1));
+        }
+        Ok(build(subject(&c)?, c.role))
+    }))
+}
+
 impl FromRequest for Participant {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(required(req).and_then(|c| match c.role {
-            Role::Participant => Ok(Participant { id: subject(&c)? }),
-            _ => Err(ApiError::forbidden(
-                "participant_only",
-                "Only a participant may call this endpoint.",
-            )),
-        }))
+        let refusal = ("participant_only", "Only a participant may call this endpoint.");
+        with_role(req, &[Role::Participant], refusal, |id, _| Participant { id })
     }
 }
 
@@ -109,16 +120,11 @@ impl FromRequest for Organiser {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(required(req).and_then(|c| match c.role {
-            Role::Organiser | Role::Admin => Ok(Organiser {
-                id: subject(&c)?,
-                admin: c.role == Role::Admin,
-            }),
-            _ => Err(ApiError::forbidden(
-                "organiser_only",
-                "Only an organiser may call this endpoint.",
-            )),
-        }))
+        let refusal = ("organiser_only", "Only an organiser may call this endpoint.");
+        with_role(req, &[Role::Organiser, Role::Admin], refusal, |id, role| Organiser {
+            id,
+            admin: role == Role::Admin,
+        })
     }
 }
 

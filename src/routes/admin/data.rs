@@ -2,7 +2,9 @@
 //! rosters, step imports and cheat review. CSV bodies are streamed (`web::Payload`), never
 //! buffered whole.
 
-use actix_web::{HttpRequest, HttpResponse, delete, get, http::header, patch, post, web};
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, dev::Payload, get, http::header, patch, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -31,6 +33,36 @@ pub struct ImportQuery {
     /// Judge every line and answer as the import would, but store nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// What every CSV import takes: its streamed body, the size it may reach
+/// (`limits.csv_body_bytes`), `?dry_run`, and the longer deadline of [`LongRunning`].
+pub struct CsvImport {
+    body: web::Payload,
+    limit: usize,
+    dry_run: bool,
+}
+
+impl FromRequest for CsvImport {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(Self::extract(req, payload))
+    }
+}
+
+impl CsvImport {
+    fn extract(req: &HttpRequest, payload: &mut Payload) -> Result<Self, actix_web::Error> {
+        LongRunning::from_request(req, payload).into_inner()?;
+        let state = web::Data::<AppState>::from_request(req, payload).into_inner()?;
+        let query = web::Query::<ImportQuery>::from_request(req, payload).into_inner()?;
+        Ok(Self {
+            body: web::Payload::from_request(req, payload).into_inner()?,
+            limit: state.settings.limits.csv_body_bytes,
+            dry_run: query.dry_run,
+        })
+    }
 }
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -188,22 +220,19 @@ pub async fn create_cohort(
 )]
 #[post("/admin/campaigns/{slug}/cohorts/import")]
 pub async fn import_cohorts(
-    _long: LongRunning,
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
-    q: web::Query<ImportQuery>,
-    body: web::Payload,
+    csv: CsvImport,
 ) -> ApiResult<HttpResponse> {
-    let limit = state.settings.limits.csv_body_bytes;
     Ok(ok(&cohorts::import_tree(
         &state.db,
         &state.campaigns,
         &who,
         &slug,
-        body,
-        limit,
-        q.dry_run,
+        csv.body,
+        csv.limit,
+        csv.dry_run,
     )
     .await?))
 }
@@ -269,16 +298,18 @@ pub async fn delete_cohort(
 )]
 #[post("/admin/campaigns/{slug}/roster/import")]
 pub async fn import_roster(
-    _long: LongRunning,
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
-    q: web::Query<ImportQuery>,
-    body: web::Payload,
+    csv: CsvImport,
 ) -> ApiResult<HttpResponse> {
-    let limit = state.settings.limits.csv_body_bytes;
     Ok(ok(&cohorts::import_roster(
-        &state.db, &who, &slug, body, limit, q.dry_run,
+        &state.db,
+        &who,
+        &slug,
+        csv.body,
+        csv.limit,
+        csv.dry_run,
     )
     .await?))
 }
@@ -300,16 +331,18 @@ pub async fn import_roster(
 )]
 #[post("/admin/campaigns/{slug}/steps/import")]
 pub async fn import_steps(
-    _long: LongRunning,
     state: web::Data<AppState>,
     who: Organiser,
     slug: web::Path<String>,
-    q: web::Query<ImportQuery>,
-    body: web::Payload,
+    csv: CsvImport,
 ) -> ApiResult<HttpResponse> {
-    let limit = state.settings.limits.csv_body_bytes;
     Ok(ok(&imports::import_steps(
-        &state.db, &who, &slug, body, limit, q.dry_run,
+        &state.db,
+        &who,
+        &slug,
+        csv.body,
+        csv.limit,
+        csv.dry_run,
     )
     .await?))
 }

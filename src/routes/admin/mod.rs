@@ -17,6 +17,7 @@ use crate::{
             audit::AuditPage,
             campaigns::{
                 self, AdminCampaign, AdminCampaignList, CampaignCreate, CampaignPatch, GrantView, PlanQuery, PlanView,
+                Transition,
             },
         },
         identity::Organiser,
@@ -152,7 +153,14 @@ pub async fn activate_campaign(
     who: Organiser,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&campaigns::activate(&state.db, &state.campaigns, &who, &slug).await?))
+    Ok(ok(&campaigns::transition(
+        &state.db,
+        &state.campaigns,
+        &who,
+        &slug,
+        Transition::Activate,
+    )
+    .await?))
 }
 
 /// Closes an active campaign (active → closed); results are frozen.
@@ -171,7 +179,14 @@ pub async fn close_campaign(
     who: Organiser,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&campaigns::close(&state.db, &state.campaigns, &who, &slug).await?))
+    Ok(ok(&campaigns::transition(
+        &state.db,
+        &state.campaigns,
+        &who,
+        &slug,
+        Transition::Close,
+    )
+    .await?))
 }
 
 /// Suggests `steps_per_km` so the route is finished in the given days under the campaign's mode.
@@ -212,7 +227,7 @@ pub async fn put_grant(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (slug, username) = path.into_inner();
-    Ok(ok(&campaigns::grant(&state.db, &who, &slug, &username).await?))
+    Ok(ok(&campaigns::set_grant(&state.db, &who, &slug, &username, true).await?))
 }
 
 /// Withdraws a grant (admins only).
@@ -232,7 +247,9 @@ pub async fn delete_grant(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (slug, username) = path.into_inner();
-    Ok(ok(&campaigns::revoke(&state.db, &who, &slug, &username).await?))
+    Ok(ok(
+        &campaigns::set_grant(&state.db, &who, &slug, &username, false).await?
+    ))
 }
 
 /// The campaign's audit log, newest first.

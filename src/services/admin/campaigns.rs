@@ -571,15 +571,39 @@ async fn recount_step_days(db: &impl ConnectionTrait, c: &campaigns::Model) -> A
     Ok(())
 }
 
-async fn transition(
+/// A change of a campaign's status an organiser may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// draft → active: participants may join and upload.
+    Activate,
+    /// active → closed: results are frozen, uploads answer 409 `campaign_closed`.
+    Close,
+}
+
+impl Transition {
+    /// The status it leaves, the status it enters, and its audit action.
+    fn parts(self) -> (CampaignStatus, CampaignStatus, &'static str) {
+        match self {
+            Self::Activate => (CampaignStatus::Draft, CampaignStatus::Active, "campaign.activate"),
+            Self::Close => (CampaignStatus::Active, CampaignStatus::Closed, "campaign.close"),
+        }
+    }
+}
+
+/// Moves a campaign through `transition`, audited; the campaign caches forget it.
+///
+/// # Errors
+/// 404 `campaign_not_found`; 409 `invalid_transition` when the campaign is not in the
+/// status the transition leaves.
+#[tracing::instrument(skip(db, cache), fields(organiser = who.id, campaign = %slug))]
+pub async fn transition(
     db: &DatabaseConnection,
     cache: &CampaignCache,
     who: &Organiser,
     slug: &str,
-    from: CampaignStatus,
-    to: CampaignStatus,
-    action: &str,
+    transition: Transition,
 ) -> ApiResult<AdminCampaign> {
+    let (from, to, action) = transition.parts();
     let txn = crate::db::begin_write(db).await?;
     let before = access::require_campaign_access(&txn, who, slug).await?;
     if before.status != from {
@@ -610,52 +634,6 @@ async fn transition(
     Ok(out)
 }
 
-/// draft → active: participants may join and upload.
-///
-/// # Errors
-/// 404 `campaign_not_found`; 409 `invalid_transition`.
-#[tracing::instrument(skip(db, cache), fields(organiser = who.id, campaign = %slug))]
-pub async fn activate(
-    db: &DatabaseConnection,
-    cache: &CampaignCache,
-    who: &Organiser,
-    slug: &str,
-) -> ApiResult<AdminCampaign> {
-    transition(
-        db,
-        cache,
-        who,
-        slug,
-        CampaignStatus::Draft,
-        CampaignStatus::Active,
-        "campaign.activate",
-    )
-    .await
-}
-
-/// active → closed: results are frozen, uploads answer 409 `campaign_closed`.
-///
-/// # Errors
-/// 404 `campaign_not_found`; 409 `invalid_transition`.
-#[tracing::instrument(skip(db, cache), fields(organiser = who.id, campaign = %slug))]
-pub async fn close(
-    db: &DatabaseConnection,
-    cache: &CampaignCache,
-    who: &Organiser,
-    slug: &str,
-) -> ApiResult<AdminCampaign> {
-    transition(
-        db,
-        cache,
-        who,
-        slug,
-        CampaignStatus::Active,
-        CampaignStatus::Closed,
-        "campaign.close",
-    )
-    .await
-}
-
 /// A grant as answered.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GrantView {
@@ -680,34 +658,48 @@ async fn grant_parties(
     Ok((campaign, organiser))
 }
 
-/// Shares a campaign with an organiser (admins only); idempotent.
+/// Shares a campaign with an organiser (`granted`) or withdraws the grant (admins only);
+/// idempotent, audited when it changes something.
 ///
 /// # Errors
 /// 403 `admin_only`; 404 `campaign_not_found` / `organiser_not_found`.
 #[tracing::instrument(skip(db), fields(organiser = who.id, campaign = %slug))]
-pub async fn grant(db: &DatabaseConnection, who: &Organiser, slug: &str, username: &str) -> ApiResult<GrantView> {
+pub async fn set_grant(
+    db: &DatabaseConnection,
+    who: &Organiser,
+    slug: &str,
+    username: &str,
+    granted: bool,
+) -> ApiResult<GrantView> {
     access::require_admin(who)?;
     let txn = crate::db::begin_write(db).await?;
     let (campaign, organiser) = grant_parties(&txn, who, slug, username).await?;
-    let existing = campaign_grants::Entity::find()
-        .filter(campaign_grants::Column::CampaignId.eq(campaign.id))
-        .filter(campaign_grants::Column::OrganiserId.eq(organiser.id))
-        .one(&txn)
-        .await?;
-    if existing.is_none() {
-        campaign_grants::ActiveModel {
-            campaign_id: Set(campaign.id),
-            organiser_id: Set(organiser.id),
-            created_at: Set(Utc::now()),
-            ..Default::default()
+    let pair = sea_orm::Condition::all()
+        .add(campaign_grants::Column::CampaignId.eq(campaign.id))
+        .add(campaign_grants::Column::OrganiserId.eq(organiser.id));
+    let changed = if granted {
+        let existing = campaign_grants::Entity::find().filter(pair).one(&txn).await?;
+        if existing.is_none() {
+            campaign_grants::ActiveModel {
+                campaign_id: Set(campaign.id),
+                organiser_id: Set(organiser.id),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
         }
-        .insert(&txn)
-        .await?;
+        existing.is_none()
+    } else {
+        let deleted = campaign_grants::Entity::delete_many().filter(pair).exec(&txn).await?;
+        deleted.rows_affected > 0
+    };
+    if changed {
         audit::record(
             &txn,
             Some(campaign.id),
             who,
-            "grant.add",
+            if granted { "grant.add" } else { "grant.remove" },
             &format!("organiser:{username}"),
             json!({ "username": username }),
         )
@@ -717,40 +709,7 @@ pub async fn grant(db: &DatabaseConnection, who: &Organiser, slug: &str, usernam
     Ok(GrantView {
         campaign: campaign.slug,
         username: organiser.username,
-        granted: true,
-    })
-}
-
-/// Withdraws a grant (admins only); idempotent.
-///
-/// # Errors
-/// 403 `admin_only`; 404 `campaign_not_found` / `organiser_not_found`.
-#[tracing::instrument(skip(db), fields(organiser = who.id, campaign = %slug))]
-pub async fn revoke(db: &DatabaseConnection, who: &Organiser, slug: &str, username: &str) -> ApiResult<GrantView> {
-    access::require_admin(who)?;
-    let txn = crate::db::begin_write(db).await?;
-    let (campaign, organiser) = grant_parties(&txn, who, slug, username).await?;
-    let res = campaign_grants::Entity::delete_many()
-        .filter(campaign_grants::Column::CampaignId.eq(campaign.id))
-        .filter(campaign_grants::Column::OrganiserId.eq(organiser.id))
-        .exec(&txn)
-        .await?;
-    if res.rows_affected > 0 {
-        audit::record(
-            &txn,
-            Some(campaign.id),
-            who,
-            "grant.remove",
-            &format!("organiser:{username}"),
-            json!({ "username": username }),
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(GrantView {
-        campaign: campaign.slug,
-        username: organiser.username,
-        granted: false,
+        granted,
     })
 }
 

@@ -20,7 +20,7 @@ use crate::{
     services::{
         admin::{
             access, audit,
-            csv_lines::{CsvLines, LineError, LineErrors, columns},
+            csv_lines::{CsvLines, LineErrors, columns},
         },
         campaigns::cache::CampaignCache,
         identity::{Organiser, parse_display_name, parse_student_no},
@@ -411,11 +411,11 @@ where
             }
         };
         let Some(parts) = split_path(&fields[0]) else {
-            errors.push(LineError::new(
+            errors.add(
                 no,
                 "invalid_path",
                 "the path must be names of 1–64 characters separated by `/`",
-            ));
+            );
             continue;
         };
         let code = if fields[1].is_empty() {
@@ -424,11 +424,7 @@ where
             match parse_join_code(&fields[1]) {
                 Ok(c) => Some(c),
                 Err(_) => {
-                    errors.push(LineError::new(
-                        no,
-                        "invalid_join_code",
-                        "use 3–16 letters, digits or hyphens",
-                    ));
+                    errors.add(no, "invalid_join_code", "use 3–16 letters, digits or hyphens");
                     continue;
                 }
             }
@@ -436,11 +432,11 @@ where
         let full = parts.join("/");
         if let Some(existing) = by_path.get(&full) {
             match &code {
-                Some(c) if *c != existing.join_code => errors.push(LineError::new(
+                Some(c) if *c != existing.join_code => errors.add(
                     no,
                     "join_code_mismatch",
                     format!("`{full}` already exists with the join code `{}`", existing.join_code),
-                )),
+                ),
                 _ => report.unchanged += 1,
             }
             continue;
@@ -448,11 +444,7 @@ where
         if let Some(c) = &code
             && code_taken(&txn, campaign.id, c, None).await?
         {
-            errors.push(LineError::new(
-                no,
-                "join_code_taken",
-                format!("the join code `{c}` is already used"),
-            ));
+            errors.add(no, "join_code_taken", format!("the join code `{c}` is already used"));
             continue;
         }
         if !errors.is_empty() {
@@ -468,11 +460,11 @@ where
                     if let Some(p) = &parent
                         && has_members(&txn, p.id).await?
                     {
-                        errors.push(LineError::new(
+                        errors.add(
                             no,
                             "parent_has_members",
                             format!("`{}` has members and can't hold other cohorts", p.path),
-                        ));
+                        );
                         break;
                     }
                     let leaf = depth + 1 == parts.len();
@@ -573,45 +565,41 @@ where
         let student_no = match parse_student_no(&fields[0]) {
             Ok(Some(s)) => s,
             _ => {
-                errors.push(LineError::new(
+                errors.add(
                     no,
                     "invalid_student_no",
                     "the student number must be 1–32 letters, digits or hyphens",
-                ));
+                );
                 continue;
             }
         };
         let Ok(display_name) = parse_display_name(&fields[1]) else {
-            errors.push(LineError::new(
-                no,
-                "invalid_display_name",
-                "the name must be 1–32 characters",
-            ));
+            errors.add(no, "invalid_display_name", "the name must be 1–32 characters");
             continue;
         };
         let path = fields[2].split('/').map(str::trim).collect::<Vec<_>>().join("/");
         let Some(&(cohort_id, leaf)) = by_path.get(&path) else {
-            errors.push(LineError::new(
+            errors.add(
                 no,
                 "unknown_cohort",
                 format!("no cohort `{path}` exists in this campaign"),
-            ));
+            );
             continue;
         };
         if !leaf {
-            errors.push(LineError::new(
+            errors.add(
                 no,
                 "cohort_not_leaf",
                 format!("`{path}` contains other cohorts; roster students into a class"),
-            ));
+            );
             continue;
         }
         if let Some(first) = seen.insert(student_no.clone(), no) {
-            errors.push(LineError::new(
+            errors.add(
                 no,
                 "duplicate_student_no",
                 format!("student number {student_no} already appears on line {first}"),
-            ));
+            );
             continue;
         }
         if !errors.is_empty() {

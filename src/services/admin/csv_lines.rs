@@ -57,6 +57,11 @@ impl LineErrors {
         }
     }
 
+    /// Notes that line `line` failed with `code` and a human `message`.
+    pub fn add(&mut self, line: usize, code: &str, message: impl Into<String>) {
+        self.push(LineError::new(line, code, message));
+    }
+
     /// True when no line failed.
     pub fn is_empty(&self) -> bool {
         self.count == 0
@@ -405,7 +410,7 @@ mod props {
                             match rec.and_then(|f| columns(no, f, 2)) {
                                 Ok(f) => {
                                     if split_path(&f[0]).is_none() || parse_join_code(&f[1]).is_err() {
-                                        errors.push(LineError::new(no, "invalid", "bad"));
+                                        errors.add(no, "invalid", "bad");
                                     }
                                 }
                                 Err(e) => errors.push(e),

@@ -327,11 +327,11 @@ where
             }
         };
         let Ok(seq) = f[0].parse::<i32>() else {
-            errors.push(LineError::new(no, "invalid_seq", "seq must be a whole number"));
+            errors.add(no, "invalid_seq", "seq must be a whole number");
             continue;
         };
         let Ok(metres) = f[2].parse::<i64>() else {
-            errors.push(LineError::new(no, "invalid_metres", "metres must be a whole number"));
+            errors.add(no, "invalid_metres", "metres must be a whole number");
             continue;
         };
         let event_date = if f[3].is_empty() {
@@ -339,11 +339,7 @@ where
         } else if let Some(d) = parse_local_day(&f[3]) {
             Some(d)
         } else {
-            errors.push(LineError::new(
-                no,
-                "invalid_date",
-                format!("`{}` is not a date YYYY-MM-DD", f[3]),
-            ));
+            errors.add(no, "invalid_date", format!("`{}` is not a date YYYY-MM-DD", f[3]));
             continue;
         };
         let (lat, lon) = match csv_position(no, f.get(7..9)) {
@@ -366,11 +362,7 @@ where
             lon,
         });
         if stations.len() > 200 {
-            errors.push(LineError::new(
-                no,
-                "too_many_stations",
-                "a route has at most 200 stations",
-            ));
+            errors.add(no, "too_many_stations", "a route has at most 200 stations");
             break;
         }
     }

@@ -29,7 +29,7 @@ use crate::{
     services::{
         admin::{
             access, audit,
-            csv_lines::{CsvLines, LineError, LineErrors, columns},
+            csv_lines::{CsvLines, LineErrors, columns},
         },
         identity::Organiser,
         progress::{CampaignCtx, CohortDates},
@@ -146,36 +146,32 @@ where
         let who_line = match enrolled.get(student_no.as_str()) {
             Some(Some(e)) => e,
             Some(None) => {
-                errors.push(LineError::new(
+                errors.add(
                     no,
                     "ambiguous_student_no",
                     format!("several participants of this campaign have student number `{student_no}`"),
-                ));
+                );
                 continue;
             }
             None => {
-                errors.push(LineError::new(
+                errors.add(
                     no,
                     "unknown_student",
                     format!("no participant enrolled in this campaign has student number `{student_no}`"),
-                ));
+                );
                 continue;
             }
         };
         let Some(date) = parse_local_day(date_raw) else {
-            errors.push(LineError::new(
-                no,
-                "invalid_date",
-                format!("`{date_raw}` is not a date YYYY-MM-DD"),
-            ));
+            errors.add(no, "invalid_date", format!("`{date_raw}` is not a date YYYY-MM-DD"));
             continue;
         };
         let Ok(steps) = steps_raw.parse::<i64>() else {
-            errors.push(LineError::new(
+            errors.add(
                 no,
                 "invalid_steps",
                 format!("`{steps_raw}` is not a whole number of steps"),
-            ));
+            );
             continue;
         };
         if !errors.is_empty() {
