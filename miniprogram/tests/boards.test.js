@@ -1,5 +1,5 @@
 const { installWx } = require('./helpers/wx')
-const { renderPage, textOf, tap } = require('./helpers/render')
+const { renderPage, textOf, tap, expectText } = require('./helpers/render')
 const f = require('./helpers/fixtures')
 
 const routes = extra =>
@@ -18,11 +18,14 @@ describe('排行榜', () => {
   test('the participants board shows ranks, classes, steps, and my own rank', async () => {
     installWx({ routes: routes() })
     const page = await renderPage('boards')
-    const text = textOf(page)
-    expect(text).toContain('我的排名：第 3 名 / 共 3 人 · 90,000 步')
-    expect(text).toContain('1 王芳 网络2302 200,000 步 11111.1 公里')
-    expect(text).toContain('3 李明（我） 软件2301 90,000 步')
-    expect(text).not.toContain('我附近')
+    expectText(page, {
+      shows: [
+        '我的排名：第 3 名 / 共 3 人 · 90,000 步',
+        '1 王芳 网络2302 200,000 步 11111.1 公里',
+        '3 李明（我） 软件2301 90,000 步',
+      ],
+      hides: ['我附近'],
+    })
   })
 
   test('when I am below the page shown, my neighbours are listed', async () => {
@@ -45,15 +48,11 @@ describe('排行榜', () => {
     await tap(page, '.tab-cohorts')
     expect(textOf(page)).toContain('1 计算机学院 60 人 · 参与 83.33% · 今日活跃 40% 900,000 步')
     await tap(page, '.cohort-1')
-    let text = textOf(page)
-    expect(text).toContain('‹ 返回上一级 · 计算机学院')
-    expect(text).toContain('1 软件2301')
-    expect(text).toContain('2 网络2302')
+    expectText(page, { shows: ['‹ 返回上一级 · 计算机学院', '1 软件2301', '2 网络2302'] })
     await tap(page, '.metric-mean')
     expect(textOf(page)).toContain('人均 10,000 步')
     await tap(page, '.boards__up')
-    text = textOf(page)
-    expect(text).toContain('2 商学院')
+    expect(textOf(page)).toContain('2 商学院')
     expect(seen.requests.filter(r => r.path.endsWith('/leaderboards/cohorts')).map(r => r.url.split('?')[1])).toEqual([
       'metric=total',
       'parent=1&metric=total',

@@ -1,5 +1,5 @@
 const { installWx } = require('./helpers/wx')
-const { renderPage, textOf, tap } = require('./helpers/render')
+const { renderPage, textOf, tap, expectText } = require('./helpers/render')
 const f = require('./helpers/fixtures')
 const format = require('../utils/format')
 
@@ -10,16 +10,19 @@ describe('首页', () => {
   test('a student sees the class position, the stations around it and today’s steps after the sync on show', async () => {
     const { seen } = installWx({ routes: f.joinedRoutes({ [`POST ${f.P}/steps/werun`]: todaysUpload([]) }) })
     const page = await renderPage('index')
-    const text = textOf(page)
-    expect(text).toContain('长征永远在路上 · 软件2301（班级进度）')
-    expect(text).toContain('已行进 250.0 公里')
-    expect(text).toContain('全程 12500.0 公里 · 已到达 2 / 36 站')
-    expect(text).toContain('第2站 于都渡河')
-    expect(text).toContain('第3站 突破第一道封锁线，还有 118.0 公里')
-    expect(text).toContain('我个人 5000.0 公里')
-    expect(text).toContain('12,345 步')
-    expect(text).not.toContain('尚未同步')
-    expect(text).toContain('同步步数')
+    expectText(page, {
+      shows: [
+        '长征永远在路上 · 软件2301（班级进度）',
+        '已行进 250.0 公里',
+        '全程 12500.0 公里 · 已到达 2 / 36 站',
+        '第2站 于都渡河',
+        '第3站 突破第一道封锁线，还有 118.0 公里',
+        '我个人 5000.0 公里',
+        '12,345 步',
+        '同步步数',
+      ],
+      hides: ['尚未同步'],
+    })
     const upload = seen.requests.find(r => r.path === `${f.P}/steps/werun`)
     expect(upload.data).toEqual({ encrypted_data: 'payload-1', iv: 'iv-1' })
     expect(upload.header.Authorization).toBe('Bearer token-1')
@@ -29,13 +32,15 @@ describe('首页', () => {
     const own = { ...f.progress, progress_mode: 'individual', subject: 'participant', cohort: null, metres: 12500000, current_station: { seq: 36, name: '吴起镇会师', metres: 12500000 }, next_station: null, metres_to_next: null, percent: 100, stations_reached: 36, finished_on: '2026-12-20' }
     installWx({ routes: f.joinedRoutes({ [`GET ${f.P}/me/progress`]: { body: own }, [`POST ${f.P}/steps/werun`]: { body: { ...f.upload(), progress: own } } }) })
     const page = await renderPage('index')
-    const text = textOf(page)
-    expect(text).toContain('长征永远在路上 · 我的进度')
-    expect(text).toContain('已行进 12500.0 公里')
-    expect(text).toContain('当前站 第36站 吴起镇会师')
-    expect(text).toContain('到达终点 2026年12月20日')
-    expect(text).not.toContain('下一站')
-    expect(text).not.toContain('我个人')
+    expectText(page, {
+      shows: [
+        '长征永远在路上 · 我的进度',
+        '已行进 12500.0 公里',
+        '当前站 第36站 吴起镇会师',
+        '到达终点 2026年12月20日',
+      ],
+      hides: ['下一站', '我个人'],
+    })
   })
 
   test('a student who has not joined is invited to join and taken to the join page', async () => {

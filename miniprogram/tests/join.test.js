@@ -1,5 +1,5 @@
 const { installWx } = require('./helpers/wx')
-const { renderPage, textOf, tap } = require('./helpers/render')
+const { renderPage, textOf, tap, expectText } = require('./helpers/render')
 const f = require('./helpers/fixtures')
 
 const enrollment = {
@@ -23,17 +23,14 @@ describe('加入', () => {
       routes: f.joinedRoutes({ 'GET /api/v1/me': { body: newcomer }, [`POST ${f.P}/join`]: { body: enrollment } }),
     })
     const page = await renderPage('join', { scene: encodeURIComponent('DEMO01') })
-    let text = textOf(page)
-    expect(text).toContain('长征永远在路上')
-    expect(text).toContain('已从班级小程序码读取加入码。')
+    expectText(page, { shows: ['长征永远在路上', '已从班级小程序码读取加入码。'] })
     expect(page.querySelector('.join-code').dom.value || page.instance.data.code).toBe('DEMO01')
     type(page, '.join-name', ' 李明 ')
     type(page, '.join-student-no', '2023001')
     await tap(page, '.join-submit')
     const join = seen.requests.find(r => r.path === `${f.P}/join`)
     expect(join.data).toEqual({ join_code: 'DEMO01', display_name: '李明', student_no: '2023001' })
-    text = textOf(page)
-    expect(text).toContain('加入成功 已加入 长征永远在路上 · 计算机学院/软件2301')
+    expect(textOf(page)).toContain('加入成功 已加入 长征永远在路上 · 计算机学院/软件2301')
     expect(seen.navigations).toEqual(['/pages/index/index'])
     expect(storage.get('lm_campaign')).toBe(f.SLUG)
   })

@@ -1,16 +1,19 @@
 const { installWx } = require('./helpers/wx')
-const { renderPage, textOf, tap } = require('./helpers/render')
+const { renderPage, textOf, tap, expectText } = require('./helpers/render')
 const f = require('./helpers/fixtures')
 
 describe('里程碑', () => {
   test('a student sees unlocked stations with the day reached and locked ones with their distance', async () => {
     installWx({ routes: f.joinedRoutes({ [`GET ${f.P}/me/milestones`]: { body: f.milestones } }) })
     const page = await renderPage('milestones')
-    const text = textOf(page)
-    expect(text).toContain('班级已解锁 2 / 3 站')
-    expect(text).toContain('已解锁 第1站 瑞金出发 踏上征途 2026年11月21日到达')
-    expect(text).toContain('未解锁 第3站 突破第一道封锁线 368.0 公里处 · 未解锁')
-    expect(text).not.toContain('突破封锁')
+    expectText(page, {
+      shows: [
+        '班级已解锁 2 / 3 站',
+        '已解锁 第1站 瑞金出发 踏上征途 2026年11月21日到达',
+        '未解锁 第3站 突破第一道封锁线 368.0 公里处 · 未解锁',
+      ],
+      hides: ['突破封锁'],
+    })
   })
 
   test('tapping an unlocked station opens its story, a locked one only encourages', async () => {
@@ -40,10 +43,13 @@ describe('里程碑故事', () => {
   test('an unlocked station shows its title, dates and story as paragraphs', async () => {
     installWx({ routes: f.joinedRoutes({ [`GET ${f.P}/me/milestones`]: { body: f.milestones } }) })
     const page = await renderPage('story', { seq: '1' })
-    const text = textOf(page)
-    expect(text).toContain('踏上征途 第1站 瑞金出发 · 历史日期 1934年10月10日 · 2026年11月21日到达')
-    expect(text).toContain('中央红军从瑞金出发，开始战略转移。 这一天，瑞金出发。')
-    expect(text).not.toContain('#')
+    expectText(page, {
+      shows: [
+        '踏上征途 第1站 瑞金出发 · 历史日期 1934年10月10日 · 2026年11月21日到达',
+        '中央红军从瑞金出发，开始战略转移。 这一天，瑞金出发。',
+      ],
+      hides: ['#'],
+    })
   })
 
   test('a locked station keeps its story hidden', async () => {

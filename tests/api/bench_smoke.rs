@@ -7,10 +7,13 @@ mod harness;
 
 use clap::Parser;
 
-/// The benchmark's arguments: `options`, the report to `out`, on the database this run tests.
+/// The benchmark's arguments: `options`, briefly (4 connections, 1 second, no warm-up), the
+/// report to `out`, on the database this run tests.
 fn args(options: &[&str], out: &std::path::Path) -> harness::Args {
+    let briefly = ["--connections", "4", "--seconds", "1", "--warmup", "0"];
     let mut argv: Vec<String> = std::iter::once("load")
         .chain(options.iter().copied())
+        .chain(briefly)
         .map(str::to_owned)
         .collect();
     argv.extend(["--out".to_owned(), out.display().to_string()]);
@@ -32,12 +35,6 @@ async fn every_benchmark_scenario_runs_without_errors() {
             "40",
             "--board-participants",
             "300",
-            "--connections",
-            "4",
-            "--seconds",
-            "1",
-            "--warmup",
-            "0",
             "--simulate-days",
             "3",
             "--scenario",
@@ -91,19 +88,7 @@ async fn every_benchmark_scenario_runs_without_errors() {
 async fn the_scale_curve_runs_each_size_on_its_own_server_and_compares_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("scale.json");
-    let args = args(
-        &[
-            "--scale",
-            "300,30",
-            "--connections",
-            "4",
-            "--seconds",
-            "1",
-            "--warmup",
-            "0",
-        ],
-        &out,
-    );
+    let args = args(&["--scale", "300,30"], &out);
     let curve = harness::scale::run(&args).await.expect("the curve runs");
 
     let sizes: Vec<usize> = curve.steps.iter().map(|s| s.participants).collect();

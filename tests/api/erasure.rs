@@ -82,6 +82,12 @@ impl Api<'_> {
         assert_eq!(resp.status(), 200);
     }
 
+    /// The demo campaign's audit log, as an organiser reads it.
+    async fn audit(&self, admin: &str) -> Value {
+        let path = format!("/api/v1/admin/campaigns/{DEMO}/audit");
+        json(self.send(Method::GET, &path, Some(admin), None).await).await
+    }
+
     /// Every answer that could show a participant: boards, exports, stats, audit, profiles.
     async fn everything_shown(&self, admin: &str, classmate: &str) -> Vec<(String, String)> {
         let c = format!("/api/v1/campaigns/{DEMO}");
@@ -300,16 +306,7 @@ async fn an_organiser_erases_a_participant_of_their_campaign_audited_without_the
     let resp = api.send(Method::GET, "/api/v1/me", Some(&alice), None).await;
     assert_problem(resp, 401, "token_revoked").await;
 
-    let audit = json(
-        api.send(
-            Method::GET,
-            &format!("/api/v1/admin/campaigns/{DEMO}/audit"),
-            Some(&admin),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let audit = api.audit(&admin).await;
     assert_eq!(audit["items"][0]["action"], "participant.erase");
     assert_eq!(audit["items"][0]["target"], format!("participant:{id}"));
     let text = audit.to_string();
@@ -319,16 +316,7 @@ async fn an_organiser_erases_a_participant_of_their_campaign_audited_without_the
     // Again: nothing more to erase, nothing more audited.
     let resp = api.send(Method::POST, &erase, Some(&admin), None).await;
     assert_eq!(resp.status(), 204);
-    let again = json(
-        api.send(
-            Method::GET,
-            &format!("/api/v1/admin/campaigns/{DEMO}/audit"),
-            Some(&admin),
-            None,
-        )
-        .await,
-    )
-    .await;
+    let again = api.audit(&admin).await;
     assert_eq!(again["total"], audit["total"]);
     let resp = api
         .send(

@@ -154,43 +154,28 @@ async fn metrics_are_prometheus_text_labelled_by_route_pattern() {
         .to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = resp.text().await.expect("body");
-    let has_line = |prefix: &str, labels: &[&str], value: &str| {
-        text.lines().any(|l| {
+    let assert_line = |prefix: &str, labels: &[&str], value: &str| {
+        let found = text.lines().any(|l| {
             l.starts_with(prefix) && labels.iter().all(|lab| l.contains(lab)) && l.ends_with(&format!(" {value}"))
-        })
+        });
+        assert!(found, "no `{prefix}` line with {labels:?} and value {value}: {text}");
     };
+    let campaign = r#"route="/api/v1/campaigns/{slug}""#;
     assert!(text.contains("# TYPE http_requests_total counter"), "{text}");
-    assert!(
-        has_line(
-            "http_requests_total{",
-            &[
-                r#"method="GET""#,
-                r#"route="/api/v1/campaigns/{slug}""#,
-                r#"status="200""#
-            ],
-            "1"
-        ),
-        "{text}"
+    assert_line(
+        "http_requests_total{",
+        &[r#"method="GET""#, campaign, r#"status="200""#],
+        "1",
     );
-    assert!(
-        has_line(
-            "http_requests_total{",
-            &[r#"route="/api/v1/campaigns/{slug}""#, r#"status="404""#],
-            "1"
-        ),
-        "{text}"
-    );
+    assert_line("http_requests_total{", &[campaign, r#"status="404""#], "1");
     assert!(
         text.contains("# TYPE http_request_duration_seconds histogram"),
         "{text}"
     );
-    assert!(
-        has_line(
-            "http_request_duration_seconds_count{",
-            &[r#"route="/api/v1/campaigns/{slug}""#, r#"status="200""#],
-            "1"
-        ),
-        "{text}"
+    assert_line(
+        "http_request_duration_seconds_count{",
+        &[campaign, r#"status="200""#],
+        "1",
     );
     // Paths never become labels: cardinality stays bounded.
     assert!(
@@ -198,7 +183,7 @@ async fn metrics_are_prometheus_text_labelled_by_route_pattern() {
         "{text}"
     );
     assert!(text.contains("# TYPE db_pool_connections gauge"), "{text}");
-    assert!(has_line("db_pool_connections{", &[r#"state="max""#], "8"), "{text}");
+    assert_line("db_pool_connections{", &[r#"state="max""#], "8");
     assert!(text.contains(r#"db_pool_connections{state="open"}"#), "{text}");
 }
 

@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use chrono::{NaiveDate, Utc};
-use longmarch::{settings::Settings, startup::Application};
+use longmarch::{models::campaigns, settings::Settings, startup::Application};
 use rand::Rng;
 use reqwest::{Client, Response};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, IntoActiveModel, Set};
 use secrecy::SecretString;
 use serde_json::{Value, json as json_value};
 
@@ -246,6 +246,22 @@ pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
 
 /// The demo campaign every test database is seeded with.
 pub const DEMO: &str = "long-march-demo";
+
+/// Changes the demo campaign's row directly, behind the API's back.
+pub async fn update_demo(app: &TestApp, change: impl FnOnce(&mut campaigns::ActiveModel)) {
+    let demo = campaigns::Model::find_by_slug(&app.db, DEMO)
+        .await
+        .expect("q")
+        .expect("demo");
+    let mut active = demo.into_active_model();
+    change(&mut active);
+    active.update(&app.db).await.expect("update the demo campaign");
+}
+
+/// Closes the demo campaign.
+pub async fn close_demo(app: &TestApp) {
+    update_demo(app, |c| c.status = Set(campaigns::CampaignStatus::Closed)).await;
+}
 
 /// Today in the demo campaign's zone (Asia/Shanghai).
 pub fn today() -> NaiveDate {

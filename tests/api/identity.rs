@@ -3,7 +3,8 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        TestApp, assert_problem, dev_login, json, organiser_token, spawn_app, spawn_app_on_with, spawn_app_with,
+        TestApp, assert_problem, close_demo, dev_login, json, organiser_token, spawn_app, spawn_app_on_with,
+        spawn_app_with,
     },
     wechat_mock,
 };
@@ -310,14 +311,7 @@ async fn joining_follows_the_cohort_rules_and_is_idempotent() {
 async fn joining_a_closed_or_draft_campaign_is_refused() {
     let app = spawn_app().await;
     let token = dev_login(&app, "o_late").await;
-    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-    let c = longmarch::models::campaigns::Model::find_by_slug(&app.db, "long-march-demo")
-        .await
-        .expect("q")
-        .expect("demo");
-    let mut active = c.into_active_model();
-    active.status = Set(longmarch::models::campaigns::CampaignStatus::Closed);
-    active.update(&app.db).await.expect("close");
+    close_demo(&app).await;
     let resp = app
         .post_auth(
             "/api/v1/campaigns/long-march-demo/join",

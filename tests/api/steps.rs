@@ -1,12 +1,14 @@
 //! Step ingestion, the progress engine and participant views.
 
 use chrono::{Duration, Utc};
-use longmarch::models::{campaigns, cohort_days, cohorts, enrollments, participants, step_days, unlocks};
+use longmarch::models::{cohort_days, cohorts, enrollments, participants, step_days, unlocks};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{DEMO, TestApp, assert_problem, dev_login, json, spawn_app, spawn_app_with, today},
+    helpers::{
+        DEMO, TestApp, assert_problem, close_demo, dev_login, json, spawn_app, spawn_app_with, today, update_demo,
+    },
     wechat_mock,
 };
 
@@ -71,13 +73,10 @@ pub async fn upload(app: &TestApp, slug: &str, token: &str, days: &[(String, i64
 
 /// Turns the demo campaign into an individual one (no cohorts needed to join).
 pub async fn make_demo_individual(app: &TestApp) {
-    let c = campaigns::Model::find_by_slug(&app.db, DEMO)
-        .await
-        .expect("q")
-        .expect("demo");
-    let mut active = c.into_active_model();
-    active.progress_mode = Set(longmarch::domain::conversion::ProgressMode::Individual);
-    active.update(&app.db).await.expect("update");
+    update_demo(app, |c| {
+        c.progress_mode = Set(longmarch::domain::conversion::ProgressMode::Individual);
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -346,30 +345,18 @@ async fn closed_campaigns_and_suspended_participants_take_no_uploads() {
     active.status = Set(enrollments::EnrollmentStatus::Suspended);
     active.suspend_reason = Set(Some("步数异常".to_owned()));
     active.update(&app.db).await.expect("suspend");
-    let resp = app
-        .post_auth(
+    let upload_one_step = async || {
+        app.post_auth(
             &format!("/api/v1/campaigns/{DEMO}/steps"),
             &token,
             &json!({"days": [{"date": day(0), "steps": 1}]}),
         )
-        .await;
-    let body = assert_problem(resp, 403, "participant_suspended").await;
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("步数异常")));
-    let c = campaigns::Model::find_by_slug(&app.db, DEMO)
         .await
-        .expect("q")
-        .expect("demo");
-    let mut active = c.into_active_model();
-    active.status = Set(longmarch::models::campaigns::CampaignStatus::Closed);
-    active.update(&app.db).await.expect("close");
-    let resp = app
-        .post_auth(
-            &format!("/api/v1/campaigns/{DEMO}/steps"),
-            &token,
-            &json!({"days": [{"date": day(0), "steps": 1}]}),
-        )
-        .await;
-    assert_problem(resp, 409, "campaign_closed").await;
+    };
+    let body = assert_problem(upload_one_step().await, 403, "participant_suspended").await;
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("步数异常")));
+    close_demo(&app).await;
+    assert_problem(upload_one_step().await, 409, "campaign_closed").await;
 }
 
 pub fn werun_payload(entries: &[(i64, i64)], appid: &str, watermark_ts: i64) -> Value {

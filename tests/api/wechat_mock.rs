@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, Route, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -199,17 +199,24 @@ struct TokenQuery {
     access_token: Option<String>,
 }
 
-async fn msg_sec_check(
-    q: web::Query<TokenQuery>,
-    body: web::Json<Value>,
-    platform: web::Data<Arc<Platform>>,
-) -> HttpResponse {
-    platform.delay().await;
-    if let Some(code) = platform.refuse_token(q.access_token.as_deref()) {
-        return errcode(code, "access_token expired or invalid");
-    }
-    let body = body.into_inner();
-    platform.checks.lock().expect("lock").push(body.clone());
+/// Serves an endpoint that takes an access token the way WeChat does: after `delay_ms`, a
+/// missing, stale or expired token is refused before the body is looked at; otherwise the
+/// body is recorded in the platform's `log` and `answer` answers it.
+fn with_token(log: fn(&Platform) -> &Mutex<Vec<Value>>, answer: fn(&Platform, &Value) -> HttpResponse) -> Route {
+    web::post().to(
+        move |q: web::Query<TokenQuery>, body: web::Json<Value>, platform: web::Data<Arc<Platform>>| async move {
+            platform.delay().await;
+            if let Some(code) = platform.refuse_token(q.access_token.as_deref()) {
+                return errcode(code, "access_token expired or invalid");
+            }
+            let body = body.into_inner();
+            log(&platform).lock().expect("lock").push(body.clone());
+            answer(&platform, &body)
+        },
+    )
+}
+
+fn msg_sec_check(platform: &Platform, body: &Value) -> HttpResponse {
     if let Some(code) = *platform.check_errcode.lock().expect("lock") {
         return errcode(code, "system error");
     }
@@ -233,17 +240,7 @@ async fn msg_sec_check(
     }))
 }
 
-async fn getwxacodeunlimit(
-    q: web::Query<TokenQuery>,
-    body: web::Json<Value>,
-    platform: web::Data<Arc<Platform>>,
-) -> HttpResponse {
-    platform.delay().await;
-    if let Some(code) = platform.refuse_token(q.access_token.as_deref()) {
-        return errcode(code, "access_token expired or invalid");
-    }
-    let body = body.into_inner();
-    platform.qrcodes.lock().expect("lock").push(body.clone());
+fn getwxacodeunlimit(platform: &Platform, body: &Value) -> HttpResponse {
     match *platform.qrcode_errcode.lock().expect("lock") {
         Some(41030) => return errcode(41030, "invalid page"),
         Some(45009) => return errcode(45009, "reach max api daily quota limit"),
@@ -273,17 +270,7 @@ fn invalid_data(data: &Value) -> Option<String> {
     })
 }
 
-async fn subscribe_send(
-    q: web::Query<TokenQuery>,
-    body: web::Json<Value>,
-    platform: web::Data<Arc<Platform>>,
-) -> HttpResponse {
-    platform.delay().await;
-    if let Some(code) = platform.refuse_token(q.access_token.as_deref()) {
-        return errcode(code, "access_token expired or invalid");
-    }
-    let body = body.into_inner();
-    platform.sends.lock().expect("lock").push(body.clone());
+fn subscribe_send(platform: &Platform, body: &Value) -> HttpResponse {
     if let Some(code) = platform.send_errcodes.lock().expect("lock").pop_front() {
         return errcode(code, "mock error");
     }
@@ -321,9 +308,12 @@ pub async fn start() -> WechatMock {
             .app_data(platform_data.clone())
             .route("/sns/jscode2session", web::get().to(code2session))
             .route("/cgi-bin/stable_token", web::post().to(stable_token))
-            .route("/wxa/msg_sec_check", web::post().to(msg_sec_check))
-            .route("/wxa/getwxacodeunlimit", web::post().to(getwxacodeunlimit))
-            .route("/cgi-bin/message/subscribe/send", web::post().to(subscribe_send))
+            .route("/wxa/msg_sec_check", with_token(|p| &p.checks, msg_sec_check))
+            .route("/wxa/getwxacodeunlimit", with_token(|p| &p.qrcodes, getwxacodeunlimit))
+            .route(
+                "/cgi-bin/message/subscribe/send",
+                with_token(|p| &p.sends, subscribe_send),
+            )
     })
     .workers(2)
     .bind("127.0.0.1:0")

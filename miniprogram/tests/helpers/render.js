@@ -37,6 +37,17 @@ function textOf(page) {
   return parts.filter(Boolean).join(' ')
 }
 
+/**
+ * Expects the page to show every one of `shows` and none of `hides`.
+ * @param {object} page a rendered page
+ * @param {{ shows?: string[], hides?: string[] }} texts
+ */
+function expectText(page, { shows = [], hides = [] }) {
+  const text = textOf(page)
+  for (const shown of shows) expect(text).toContain(shown)
+  for (const hidden of hides) expect(text).not.toContain(hidden)
+}
+
 /** Taps an element (or the first one matching a selector) and waits for what follows. */
 async function tap(page, target) {
   const el = typeof target === 'string' ? page.querySelector(target) : target
@@ -45,4 +56,4 @@ async function tap(page, target) {
   await settle()
 }
 
-module.exports = { renderPage, textOf, tap, settle, simulate }
+module.exports = { renderPage, textOf, expectText, tap, settle, simulate }
