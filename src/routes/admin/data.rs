@@ -16,6 +16,7 @@ use crate::{
             cohorts::{
                 self, CohortAdminView, CohortCreate, CohortImportReport, CohortList, CohortPatch, RosterImportReport,
             },
+            csv_lines::CsvFile,
             route_catalog::{self, RouteAdminView, RouteCsvQuery, RouteList, StationAdminView, StationPatch},
         },
         identity::Organiser,
@@ -37,11 +38,7 @@ pub struct ImportQuery {
 
 /// What every CSV import takes: its streamed body, the size it may reach
 /// (`limits.csv_body_bytes`), `?dry_run`, and the longer deadline of [`LongRunning`].
-pub struct CsvImport {
-    body: web::Payload,
-    limit: usize,
-    dry_run: bool,
-}
+pub struct CsvImport(CsvFile<web::Payload>);
 
 impl FromRequest for CsvImport {
     type Error = actix_web::Error;
@@ -57,11 +54,11 @@ impl CsvImport {
         LongRunning::from_request(req, payload).into_inner()?;
         let state = web::Data::<AppState>::from_request(req, payload).into_inner()?;
         let query = web::Query::<ImportQuery>::from_request(req, payload).into_inner()?;
-        Ok(Self {
+        Ok(Self(CsvFile {
             body: web::Payload::from_request(req, payload).into_inner()?,
             limit: state.settings.limits.csv_body_bytes,
             dry_run: query.dry_run,
-        })
+        }))
     }
 }
 
@@ -230,9 +227,7 @@ pub async fn import_cohorts(
         &state.campaigns,
         &who,
         &slug,
-        csv.body,
-        csv.limit,
-        csv.dry_run,
+        csv.0,
     )
     .await?))
 }
@@ -303,15 +298,7 @@ pub async fn import_roster(
     slug: web::Path<String>,
     csv: CsvImport,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&cohorts::import_roster(
-        &state.db,
-        &who,
-        &slug,
-        csv.body,
-        csv.limit,
-        csv.dry_run,
-    )
-    .await?))
+    Ok(ok(&cohorts::import_roster(&state.db, &who, &slug, csv.0).await?))
 }
 
 /// Imports step days from CSV `student_no,date,steps` (source `import`). Any malformed line
@@ -336,15 +323,7 @@ pub async fn import_steps(
     slug: web::Path<String>,
     csv: CsvImport,
 ) -> ApiResult<HttpResponse> {
-    Ok(ok(&imports::import_steps(
-        &state.db,
-        &who,
-        &slug,
-        csv.body,
-        csv.limit,
-        csv.dry_run,
-    )
-    .await?))
+    Ok(ok(&imports::import_steps(&state.db, &who, &slug, csv.0).await?))
 }
 
 /// Flagged step days, highest first, with the participant's name and student number.

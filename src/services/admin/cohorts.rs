@@ -20,7 +20,7 @@ use crate::{
     services::{
         admin::{
             access, audit,
-            csv_lines::{CsvLines, LineErrors, columns},
+            csv_lines::{CsvFile, CsvLines, LineErrors, columns},
         },
         campaigns::cache::CampaignCache,
         identity::{Organiser, parse_display_name, parse_student_no},
@@ -370,15 +370,13 @@ pub fn split_path(path: &str) -> Option<Vec<String>> {
 /// 404 `campaign_not_found`; 422 `csv_header` / `csv_empty` / `csv_invalid` (lines with
 /// `invalid_path`, `invalid_join_code`, `join_code_taken`, `join_code_mismatch`,
 /// `wrong_columns`, …); 413 `body_too_large`.
-#[tracing::instrument(skip(db, cache, body), fields(organiser = who.id, campaign = %slug))]
+#[tracing::instrument(skip(db, cache, file), fields(organiser = who.id, campaign = %slug))]
 pub async fn import_tree<S, E>(
     db: &DatabaseConnection,
     cache: &CampaignCache,
     who: &Organiser,
     slug: &str,
-    body: S,
-    limit: usize,
-    dry_run: bool,
+    file: CsvFile<S>,
 ) -> ApiResult<CohortImportReport>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -386,7 +384,7 @@ where
 {
     // Scope first, so a stranger learns nothing from how the file is judged.
     access::require_campaign_access(db, who, slug).await?;
-    let mut reader = CsvLines::new(body, limit);
+    let mut reader = CsvLines::new(file.body, file.limit);
     reader.expect_header(&["path", "join_code"]).await?;
     let txn = crate::db::begin_write(db).await?;
     let campaign = access::require_campaign_access(&txn, who, slug).await?;
@@ -479,7 +477,7 @@ where
         }
     }
     errors.into_result()?;
-    if dry_run {
+    if file.dry_run {
         txn.rollback().await?;
         return Ok(report);
     }
@@ -517,14 +515,12 @@ pub struct RosterImportReport {
 /// 404 `campaign_not_found`; 422 `csv_header` / `csv_empty` / `csv_invalid` (lines with
 /// `unknown_cohort`, `cohort_not_leaf`, `invalid_student_no`, `invalid_display_name`,
 /// `duplicate_student_no`, `wrong_columns`, …); 413 `body_too_large`.
-#[tracing::instrument(skip(db, body), fields(organiser = who.id, campaign = %slug))]
+#[tracing::instrument(skip(db, file), fields(organiser = who.id, campaign = %slug))]
 pub async fn import_roster<S, E>(
     db: &DatabaseConnection,
     who: &Organiser,
     slug: &str,
-    body: S,
-    limit: usize,
-    dry_run: bool,
+    file: CsvFile<S>,
 ) -> ApiResult<RosterImportReport>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -532,7 +528,7 @@ where
 {
     // Scope first, so a stranger learns nothing from how the file is judged.
     access::require_campaign_access(db, who, slug).await?;
-    let mut reader = CsvLines::new(body, limit);
+    let mut reader = CsvLines::new(file.body, file.limit);
     reader
         .expect_header(&["student_no", "display_name", "cohort_path"])
         .await?;
@@ -635,7 +631,7 @@ where
         }
     }
     errors.into_result()?;
-    if dry_run {
+    if file.dry_run {
         txn.rollback().await?;
         return Ok(report);
     }

@@ -92,6 +92,14 @@ impl LineErrors {
     }
 }
 
+/// A CSV file as an import receives it: the streamed body, the size it may reach (413
+/// `body_too_large` beyond), and whether the import only judges it (`dry_run`).
+pub struct CsvFile<S> {
+    pub body: S,
+    pub limit: usize,
+    pub dry_run: bool,
+}
+
 /// A record of the file: its line number and trimmed fields, or why the line is unusable.
 pub type Record = (usize, Result<Vec<String>, LineError>);
 

@@ -29,7 +29,7 @@ use crate::{
     services::{
         admin::{
             access, audit,
-            csv_lines::{CsvLines, LineErrors, columns},
+            csv_lines::{CsvFile, CsvLines, LineErrors, columns},
         },
         identity::Organiser,
         progress::{CampaignCtx, CohortDates},
@@ -86,14 +86,12 @@ struct Enrolled {
 /// # Errors
 /// 404 `campaign_not_found`; 409 `campaign_closed` / `campaign_not_open`; 422
 /// `source_not_accepted`, `csv_header`, `csv_empty`, `csv_invalid`; 413 `body_too_large`.
-#[tracing::instrument(skip(db, body), fields(organiser = who.id, campaign = %slug))]
+#[tracing::instrument(skip(db, file), fields(organiser = who.id, campaign = %slug))]
 pub async fn import_steps<S, E>(
     db: &DatabaseConnection,
     who: &Organiser,
     slug: &str,
-    body: S,
-    limit: usize,
-    dry_run: bool,
+    file: CsvFile<S>,
 ) -> ApiResult<StepImportReport>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -121,7 +119,7 @@ where
     let ctx = CampaignCtx::from_model(db, campaign).await?;
     let enrolled = enrolled_by_student_no(db, ctx.campaign.id).await?;
 
-    let mut reader = CsvLines::new(body, limit);
+    let mut reader = CsvLines::new(file.body, file.limit);
     reader.expect_header(&["student_no", "date", "steps"]).await?;
     let mut errors = LineErrors::default();
     let mut report = StepImportReport {
@@ -216,7 +214,7 @@ where
     }
     errors.into_result()?;
     report.participants = good.len();
-    if dry_run {
+    if file.dry_run {
         // Unlocks depend on what else is stored at the time: a dry run doesn't predict them.
         return Ok(report);
     }
