@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
-    http::{metrics::Metrics, ratelimit::RateLimits},
+    http::{extract::TokenCheck, metrics::Metrics, ratelimit::RateLimits, timeouts::TimeLimits},
     routes,
     services::identity::{jwt::JwtKeys, wechat_login::WechatClient},
     settings::Settings,
@@ -141,6 +141,15 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     };
     let data = web::Data::new(state.clone());
     let metrics = web::Data::new(state.metrics.clone());
+    // What the HTTP plumbing reads of the state, each as its own app data: `http` knows no
+    // `AppState`.
+    let token_check = web::Data::new(TokenCheck {
+        jwt: state.jwt.clone(),
+        erased: state.erased.clone(),
+        db: state.db.clone(),
+    });
+    let rate_limits = web::Data::from(state.limits.clone());
+    let time_limits = web::Data::new(TimeLimits::from(&settings.limits));
     let shutdown_secs = settings.server.shutdown_timeout_secs;
     let server = HttpServer::new(move || {
         App::new()
@@ -154,6 +163,9 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .wrap(middleware::from_fn(crate::http::middleware::bearer_from_query))
             .app_data(data.clone())
             .app_data(metrics.clone())
+            .app_data(token_check.clone())
+            .app_data(rate_limits.clone())
+            .app_data(time_limits.clone())
             .configure(|cfg| routes::config(cfg, &settings))
     })
     .workers(workers)

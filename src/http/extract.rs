@@ -4,9 +4,13 @@
 //! 403 with the other kind); `Viewer` accepts any valid token that may read a campaign's boards;
 //! `MaybeAuth` accepts anyone and tells who, if anyone, it is.
 
-use std::future::{Ready, ready};
+use std::{
+    future::{Ready, ready},
+    sync::Arc,
+};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use sea_orm::DatabaseConnection;
 
 use crate::{
     http::error::ApiError,
@@ -14,10 +18,10 @@ use crate::{
         boards::leaderboard::Viewer,
         identity::{
             Organiser, Participant,
-            jwt::{Claims, Role},
+            erasure::ErasedParticipants,
+            jwt::{Claims, JwtKeys, Role},
         },
     },
-    state::AppState,
 };
 
 /// Anyone; the verified claims when a valid token came along.
@@ -50,11 +54,11 @@ pub fn claims(req: &HttpRequest) -> Result<Option<Claims>, ApiError> {
     let Some(token) = bearer(req)? else {
         return Ok(None);
     };
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| anyhow::anyhow!("AppState is not configured"))?;
-    match state.jwt.verify(token) {
-        Ok(c) if c.role == Role::Participant && c.sub.parse().is_ok_and(|id| erased(state, id)) => {
+    let check = req
+        .app_data::<web::Data<TokenCheck>>()
+        .ok_or_else(|| anyhow::anyhow!("TokenCheck is not configured"))?;
+    match check.jwt.verify(token) {
+        Ok(c) if c.role == Role::Participant && c.sub.parse().is_ok_and(|id| check.erased(id)) => {
             Err(ApiError::unauthorized(
                 "token_revoked",
                 "This account's data was erased; log in again to start afresh.",
@@ -72,10 +76,21 @@ pub fn claims(req: &HttpRequest) -> Result<Option<Claims>, ApiError> {
     }
 }
 
-/// True when the participant's data was erased: their tokens are no longer accepted.
-fn erased(state: &AppState, participant_id: i32) -> bool {
-    state.erased.refresh_if_due(&state.db);
-    state.erased.contains(participant_id)
+/// What a bearer token is checked against: the signing keys, and the participants whose
+/// data was erased (their tokens are refused). Registered as app data at start-up.
+#[derive(Clone)]
+pub struct TokenCheck {
+    pub jwt: Arc<JwtKeys>,
+    pub erased: Arc<ErasedParticipants>,
+    pub db: DatabaseConnection,
+}
+
+impl TokenCheck {
+    /// True when the participant's data was erased: their tokens are no longer accepted.
+    fn erased(&self, participant_id: i32) -> bool {
+        self.erased.refresh_if_due(&self.db);
+        self.erased.contains(participant_id)
+    }
 }
 
 fn required(req: &HttpRequest) -> Result<Claims, ApiError> {

@@ -23,7 +23,7 @@ use std::{
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use ipnet::IpNet;
 
-use crate::{http::error::ApiError, services::identity::Participant, settings::RateLimitSettings, state::AppState};
+use crate::{http::error::ApiError, services::identity::Participant, settings::RateLimitSettings};
 
 /// Every limit of the process, built once from the settings.
 pub struct RateLimits {
@@ -333,9 +333,9 @@ impl Lockout {
 }
 
 fn limits(req: &HttpRequest) -> Result<&RateLimits, ApiError> {
-    req.app_data::<web::Data<AppState>>()
-        .map(|state| &*state.limits)
-        .ok_or_else(|| anyhow::anyhow!("AppState is not configured").into())
+    req.app_data::<web::Data<RateLimits>>()
+        .map(|limits| limits.get_ref())
+        .ok_or_else(|| anyhow::anyhow!("RateLimits is not configured").into())
 }
 
 /// A login attempt within its client's quota (`limits.rate.login_*`); 429 `rate_limited`

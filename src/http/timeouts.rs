@@ -39,13 +39,32 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::{http::error::ApiError, state::AppState};
+use crate::{http::error::ApiError, settings::LimitSettings};
 
 /// When the request in hand must have answered; an extractor may move it.
 #[derive(Clone)]
 struct Deadline {
     arrived: Instant,
     at: Rc<Cell<Instant>>,
+}
+
+/// The time limits of requests (`limits.request_timeout_secs`, `body_idle_timeout_secs`,
+/// `import_timeout_secs`), registered as app data at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeLimits {
+    pub request: Duration,
+    pub body_idle: Duration,
+    pub import: Duration,
+}
+
+impl From<&LimitSettings> for TimeLimits {
+    fn from(limits: &LimitSettings) -> Self {
+        Self {
+            request: Duration::from_secs(limits.request_timeout_secs),
+            body_idle: Duration::from_secs(limits.body_idle_timeout_secs),
+            import: Duration::from_secs(limits.import_timeout_secs),
+        }
+    }
 }
 
 /// Applies the request timeout and the body idle timeout; see the module documentation.
@@ -55,13 +74,10 @@ struct Deadline {
 /// handler, and a response is only built from one (actix must not share a request while it
 /// routes it), so the server writes the problem+json from the error.
 pub async fn limit_time<B: MessageBody>(mut req: ServiceRequest, next: Next<B>) -> Result<ServiceResponse<B>, Error> {
-    let Some((timeout, idle)) = req.app_data::<web::Data<AppState>>().map(|s| {
-        let limits = &s.settings.limits;
-        (
-            Duration::from_secs(limits.request_timeout_secs),
-            Duration::from_secs(limits.body_idle_timeout_secs),
-        )
-    }) else {
+    let Some((timeout, idle)) = req
+        .app_data::<web::Data<TimeLimits>>()
+        .map(|t| (t.request, t.body_idle))
+    else {
         return next.call(req).await;
     };
     let arrived = Instant::now();
@@ -126,11 +142,9 @@ impl FromRequest for LongRunning {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let secs = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.limits.import_timeout_secs);
-        if let (Some(secs), Some(deadline)) = (secs, req.extensions().get::<Deadline>()) {
-            deadline.at.set(deadline.arrived + Duration::from_secs(secs));
+        let import = req.app_data::<web::Data<TimeLimits>>().map(|t| t.import);
+        if let (Some(import), Some(deadline)) = (import, req.extensions().get::<Deadline>()) {
+            deadline.at.set(deadline.arrived + import);
         }
         ready(Ok(LongRunning))
     }

@@ -142,6 +142,30 @@ async fn operation_ids_are_unique() {
 }
 
 #[tokio::test]
+async fn path_parameters_are_exactly_the_placeholders_of_their_path() {
+    let app = spawn_app().await;
+    let spec = served_spec(&app).await;
+    for (method, path, op) in operations(&spec) {
+        let documented: BTreeSet<String> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect();
+        let placeholders: BTreeSet<String> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
+            .collect();
+        assert_eq!(
+            documented, placeholders,
+            "{method} {path}: path parameters against placeholders"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_live_stream_documents_each_event_and_its_data_schema() {
     let app = spawn_app().await;
     let spec = served_spec(&app).await;

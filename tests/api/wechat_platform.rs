@@ -324,6 +324,20 @@ async fn poster_failures_answer_clear_problems() {
 }
 
 #[tokio::test]
+async fn without_a_mini_program_configured_a_poster_answers_wechat_not_configured() {
+    let app = spawn_app_with(|s| s.wechat.appid = String::new()).await;
+    let admin = organiser_token(&app, "root", "admin").await;
+    let class = cohort_id(&app, "DEMO02").await;
+    let body = assert_problem(
+        app.get_auth(&poster_path(class), &admin).await,
+        503,
+        "wechat_not_configured",
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("wechat.appid"));
+}
+
+#[tokio::test]
 async fn a_poster_times_out_as_503_and_is_drawn_on_the_next_try() {
     let mock = wechat_mock::start().await;
     let adjust = point_at(&mock);

@@ -30,6 +30,7 @@ use crate::{
 
 /// `?dry_run=true` on a CSV import.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Judge every line and answer as the import would, but store nothing.
     #[serde(default)]
