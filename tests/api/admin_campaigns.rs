@@ -276,6 +276,52 @@ async fn admin_organiser_cannot_see_or_change_another_organisers_campaign() {
 }
 
 #[tokio::test]
+async fn grants_and_status_changes_are_audited_once_per_change() {
+    let app = spawn_app().await;
+    let root = organiser_token(&app, "root", "admin").await;
+    let alice = organiser_token(&app, "alice", "organiser").await;
+    organiser_token(&app, "bob", "organiser").await;
+    create_campaign(&app, &alice, "shared", "individual").await;
+    let grant = "/api/v1/admin/campaigns/shared/grants/bob";
+    // Granting or withdrawing twice changes, and records, only once.
+    for _ in 0..2 {
+        let view = json(put(&app, grant, &root).await).await;
+        assert_eq!(view["granted"], true, "{view}");
+    }
+    for _ in 0..2 {
+        let view = json(delete(&app, grant, &root).await).await;
+        assert_eq!(view["granted"], false, "{view}");
+    }
+    for step in ["activate", "close"] {
+        let resp = app
+            .post_auth(&format!("/api/v1/admin/campaigns/shared/{step}"), &alice, &json!({}))
+            .await;
+        assert_eq!(resp.status(), 200, "{step}");
+    }
+    let page = json(
+        app.get_auth("/api/v1/admin/campaigns/shared/audit?limit=10", &root)
+            .await,
+    )
+    .await;
+    let actions: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "campaign.close",
+            "campaign.activate",
+            "grant.remove",
+            "grant.add",
+            "campaign.create"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn admin_audit_log_lists_changes_newest_first() {
     let app = spawn_app().await;
     let alice = organiser_token(&app, "alice", "organiser").await;

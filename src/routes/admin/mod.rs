@@ -16,8 +16,8 @@ use crate::{
         admin::{
             audit::AuditPage,
             campaigns::{
-                self, AdminCampaign, AdminCampaignList, CampaignCreate, CampaignPatch, GrantView, PlanQuery, PlanView,
-                Transition,
+                self, AdminCampaign, AdminCampaignList, CampaignCreate, CampaignPatch, Grant, GrantView, PlanQuery,
+                PlanView, Transition,
             },
         },
         identity::Organiser,
@@ -227,7 +227,9 @@ pub async fn put_grant(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (slug, username) = path.into_inner();
-    Ok(ok(&campaigns::set_grant(&state.db, &who, &slug, &username, true).await?))
+    Ok(ok(
+        &campaigns::set_grant(&state.db, &who, &slug, &username, Grant::Add).await?
+    ))
 }
 
 /// Withdraws a grant (admins only).
@@ -247,9 +249,14 @@ pub async fn delete_grant(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (slug, username) = path.into_inner();
-    Ok(ok(
-        &campaigns::set_grant(&state.db, &who, &slug, &username, false).await?
-    ))
+    Ok(ok(&campaigns::set_grant(
+        &state.db,
+        &who,
+        &slug,
+        &username,
+        Grant::Remove,
+    )
+    .await?))
 }
 
 /// The campaign's audit log, newest first.

@@ -642,13 +642,13 @@ pub struct GrantView {
     pub granted: bool,
 }
 
+/// The campaign and the organiser a grant names; the caller is an admin ([`set_grant`]).
 async fn grant_parties(
     db: &impl ConnectionTrait,
     who: &Organiser,
     slug: &str,
     username: &str,
 ) -> ApiResult<(campaigns::Model, organisers::Model)> {
-    access::require_admin(who)?;
     let campaign = access::require_campaign_access(db, who, slug).await?;
     let organiser = organisers::Entity::find()
         .filter(organisers::Column::Username.eq(username))
@@ -658,8 +658,17 @@ async fn grant_parties(
     Ok((campaign, organiser))
 }
 
-/// Shares a campaign with an organiser (`granted`) or withdraws the grant (admins only);
-/// idempotent, audited when it changes something.
+/// What an admin does to an organiser's access to a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Share the campaign with the organiser.
+    Add,
+    /// Withdraw the organiser's access.
+    Remove,
+}
+
+/// Shares a campaign with an organiser or withdraws the grant (admins only); idempotent,
+/// audited when it changes something.
 ///
 /// # Errors
 /// 403 `admin_only`; 404 `campaign_not_found` / `organiser_not_found`.
@@ -669,37 +678,44 @@ pub async fn set_grant(
     who: &Organiser,
     slug: &str,
     username: &str,
-    granted: bool,
+    change: Grant,
 ) -> ApiResult<GrantView> {
+    // Before the write transaction: a refused caller waits for no writer's turn.
     access::require_admin(who)?;
     let txn = crate::db::begin_write(db).await?;
     let (campaign, organiser) = grant_parties(&txn, who, slug, username).await?;
     let pair = sea_orm::Condition::all()
         .add(campaign_grants::Column::CampaignId.eq(campaign.id))
         .add(campaign_grants::Column::OrganiserId.eq(organiser.id));
-    let changed = if granted {
-        let existing = campaign_grants::Entity::find().filter(pair).one(&txn).await?;
-        if existing.is_none() {
-            campaign_grants::ActiveModel {
-                campaign_id: Set(campaign.id),
-                organiser_id: Set(organiser.id),
-                created_at: Set(Utc::now()),
-                ..Default::default()
+    let changed = match change {
+        Grant::Add => {
+            let existing = campaign_grants::Entity::find().filter(pair).one(&txn).await?;
+            if existing.is_none() {
+                campaign_grants::ActiveModel {
+                    campaign_id: Set(campaign.id),
+                    organiser_id: Set(organiser.id),
+                    created_at: Set(Utc::now()),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?;
             }
-            .insert(&txn)
-            .await?;
+            existing.is_none()
         }
-        existing.is_none()
-    } else {
-        let deleted = campaign_grants::Entity::delete_many().filter(pair).exec(&txn).await?;
-        deleted.rows_affected > 0
+        Grant::Remove => {
+            let deleted = campaign_grants::Entity::delete_many().filter(pair).exec(&txn).await?;
+            deleted.rows_affected > 0
+        }
     };
     if changed {
         audit::record(
             &txn,
             Some(campaign.id),
             who,
-            if granted { "grant.add" } else { "grant.remove" },
+            match change {
+                Grant::Add => "grant.add",
+                Grant::Remove => "grant.remove",
+            },
             &format!("organiser:{username}"),
             json!({ "username": username }),
         )
@@ -709,7 +725,7 @@ pub async fn set_grant(
     Ok(GrantView {
         campaign: campaign.slug,
         username: organiser.username,
-        granted,
+        granted: change == Grant::Add,
     })
 }
 
